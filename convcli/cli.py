@@ -1,0 +1,166 @@
+"""The ``convcli`` command line: parse, call the library, render. No arithmetic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
+
+from convcli import __version__
+from convcli.errors import ConvcliError
+from convcli.engine import METHODS
+from convcli.mapping import MAPS
+
+err_console = Console(stderr=True)
+
+MapPolicy = Enum("MapPolicy", {name: name for name in MAPS}, type=str)
+Method = Enum("Method", {name: name for name in METHODS}, type=str)
+
+
+class ConvcliGroup(TyperGroup):
+    """Turns every user mistake into ``Error: ...`` on stderr and the contract's exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ConvcliError as error:
+            err_console.print(Text(f"Error: {error}", style="red"), soft_wrap=True)
+            sys.exit(error.exit_code)
+        except typer.TyperException as error:  # Typer's own usage errors (bad flag, missing argument)
+            error.show()
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            err_console.print("Aborted.")
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    cls=ConvcliGroup,
+    help="Apply convolution kernels to images and write the feature maps.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"convcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Apply convolution kernels to images and write the feature maps."""
+
+
+# Every option is declared once, here, and reused by the commands that take it.
+ENGINE = "Engine"
+OUTPUT = "Output"
+KernelSpecs = Annotated[list[str], typer.Option(
+    "-k", "--kernel", show_default=False,
+    help="A kernel: a built-in or --kernels name, an inline matrix \"0,-1,0; -1,5,-1; 0,-1,0\", "
+         "or a .npy file (kh x kw, or a bank N x kh x kw). Repeat for several feature maps.")]
+KernelFiles = Annotated[list[Path] | None, typer.Option(
+    "--kernels", exists=True, dir_okay=False, show_default=False,
+    help="Extra TOML kernel file; its names override the built-ins. Repeatable.")]
+Flip = Annotated[bool, typer.Option(
+    "--flip", rich_help_panel=ENGINE,
+    help="Mirror the kernel about its anchor: true convolution (scipy.signal.convolve2d) instead of "
+         "correlation (PyTorch conv2d, OpenCV filter2D).")]
+Boundary = Annotated[str, typer.Option(
+    "--boundary", "-b", rich_help_panel=ENGINE,
+    help="Values outside the image: zero, constant (--cval), edge (aaa|abc), symmetric (cba|abc), "
+         "mirror (cb|abc), wrap (abc|abc); aliases such as replicate, reflect, reflect101, circular.")]
+Cval = Annotated[float, typer.Option(
+    "--cval", rich_help_panel=ENGINE, help="The value outside the image for --boundary constant, in [0, 1] units.")]
+Padding = Annotated[str, typer.Option(
+    "--padding", "-p", rich_help_panel=ENGINE,
+    help="same (one output per input pixel / stride), valid (kernel inside the image), full (kernel "
+         "overlapping it), or an integer P (pad P on every side, then valid, as PyTorch).")]
+Stride = Annotated[int, typer.Option("--stride", "-s", rich_help_panel=ENGINE,
+                                     help="Step between output positions, >= 1.")]
+Dilation = Annotated[int, typer.Option("--dilation", "-d", rich_help_panel=ENGINE,
+                                       help="Spacing between kernel taps, >= 1.")]
+MethodOption = Annotated[Method, typer.Option("--method", rich_help_panel=ENGINE, help="Engine path.")]
+Gray = Annotated[bool, typer.Option("--gray", help="Convert to luminance first (one channel).")]
+Map = Annotated[MapPolicy, typer.Option(
+    "--map", "-m", rich_help_panel=OUTPUT,
+    help="Float results to pixels: clip to [0, 1]; abs |v|; offset v + 0.5 (0 is mid-grey); minmax "
+         "stretches each map; global stretches one range shared by the run; raw keeps floats "
+         "(.npy, .npz, .tif). auto: the kernel's preference, else abs for zero-sum kernels, else clip.")]
+Name = Annotated[str, typer.Option(
+    "--name", rich_help_panel=OUTPUT,
+    help="Output file names inside the -o folder, from {stem} (input name), {kernel} and {ext} "
+         "(the input's extension, or npy for --map raw).")]
+Verify = Annotated[bool, typer.Option(
+    "--verify", help="Recompute every result with scipy.signal and report the largest difference; "
+                     "an error above tolerance.")]
+ReportJson = Annotated[Path | None, typer.Option(
+    "--report-json", dir_okay=False, show_default=False, rich_help_panel=OUTPUT,
+    help="Also write the timing report as JSON to this file.")]
+
+
+@app.command()
+def apply(
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INPUT", help="Image files, folders or quoted globs.", show_default=False)],
+    kernel: KernelSpecs,
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", show_default=False, rich_help_panel=OUTPUT,
+        help="The output file (one input, one kernel) or folder; the format follows the extension: "
+             ".png .jpg .jpeg .webp .bmp .tif .tiff .npy .npz.")],
+    kernels: KernelFiles = None,
+    flip: Flip = False,
+    boundary: Boundary = "symmetric",
+    cval: Cval = 0.0,
+    padding: Padding = "same",
+    stride: Stride = 1,
+    dilation: Dilation = 1,
+    method: MethodOption = Method.auto,
+    gray: Gray = False,
+    mapping: Map = MapPolicy.auto,
+    name: Name = "{stem}_{kernel}.{ext}",
+    verify: Verify = False,
+    report_json: ReportJson = None,
+) -> None:
+    """Apply kernels to images and write one feature map per input and kernel.
+
+    Kernels are applied as written (correlation):
+    `out[y, x] = sum k[i, j] * in[y*s + (i - ai)*d, x*s + (j - aj)*d]`,
+    anchored at `(ai, aj) = ((kh - 1) // 2, (kw - 1) // 2)`, so padding "same"
+    matches scipy.signal.correlate2d (and, with --flip, convolve2d) for every kernel size. For even
+    kernels OpenCV and scipy.ndimage anchor one cell further, and PyTorch centres an even dilated
+    kernel between taps.
+
+    Exit codes: 0 everything written, 1 some inputs failed (the rest are written), 2 bad usage.
+    """
+    from convcli.apply import ApplyOptions, plan, run
+    from convcli.imageio import atomic_write
+    from convcli.inputs import expand_inputs
+    from convcli.kernels import load_library, resolve_kernels
+    from convcli.report import progress_bar, render_run
+
+    options = ApplyOptions(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation,
+                           flip=flip, method=method.value, gray=gray, map=mapping.value, verify=verify, name=name)
+    chosen = resolve_kernels(kernel, load_library(kernels or []))
+    targets = plan(expand_inputs(inputs), chosen, output, options)
+    with progress_bar(err_console, len({t.source for t in targets})) as advance:
+        result = run(targets, options, progress=advance)
+    render_run(result, err_console)
+    if report_json is not None:
+        text = json.dumps(result.to_dict(), indent=2) + "\n"
+        atomic_write(report_json, lambda handle: handle.write(text.encode()))
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,242 @@
+"""Reading images into float arrays and writing feature maps back out, atomically.
+
+Inside convcli a picture is float32 in [0, 1]: 8-bit 255 and 16-bit 65535 both map to 1.0. Colour
+images are ``H x W x 3`` RGB, grayscale ones ``H x W``; alpha, when there is one, travels separately
+so that the filter can treat it properly (see :mod:`convcli.alpha`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from convcli.errors import InputError, OutputError, ParameterError
+
+#: Output extensions and what they are written as.
+WRITE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".npy": "NPY",
+    ".npz": "NPZ",
+}
+ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY", "NPZ"}  # formats that keep an alpha channel
+FLOAT_FORMATS = {"TIFF", "NPY", "NPZ"}  # formats that can hold raw float maps
+ARRAY_FORMATS = {"NPY", "NPZ"}
+DEEP_FORMATS = {"PNG", "TIFF"}  # formats convcli writes 16-bit (grayscale) images to
+
+# Rec. 601 luma weights, the ones Pillow's convert("L") uses.
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """An image as convcli computes with it."""
+
+    color: np.ndarray  # float32, H x W (gray) or H x W x 3 (RGB), in [0, 1]
+    alpha: np.ndarray | None  # float32 H x W in [0, 1], or None when the image is opaque
+    bit_depth: int  # 8, 16, or 32 for float images
+    mode: str  # the Pillow mode it was read from
+    icc_profile: bytes | None = None  # kept only while it still describes ``color``
+    dpi: tuple[float, float] | None = None
+
+    @property
+    def height(self) -> int:
+        return self.color.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.color.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color.ndim == 2 else self.color.shape[2]
+
+
+def output_format(path: Path) -> str:
+    """The format written for ``path``'s extension, or a :class:`ParameterError` listing the choices."""
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        raise ParameterError(
+            f"unsupported output extension '{path.suffix}' in {path}; use one of {', '.join(WRITE_FORMATS)}"
+        )
+    return WRITE_FORMATS[suffix]
+
+
+def readable_extensions() -> set[str]:
+    """Every file extension Pillow can open, lower-case with the dot."""
+    Image.init()
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def to_gray(color: np.ndarray) -> np.ndarray:
+    """Luminance of an RGB array (Rec. 601 weights); a gray array is returned as is."""
+    if color.ndim == 2:
+        return color
+    return (color @ LUMA).astype(np.float32)
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+            return image
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not an image") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image Pillow can read") from None
+    except Image.DecompressionBombError as error:
+        raise InputError(f"{path}: refused as a decompression bomb ({error})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise InputError(f"{path}: corrupt or truncated image ({error})") from None
+
+
+def load_image(path: Path | str, *, gray: bool = False) -> Picture:
+    """Read ``path`` with Pillow, apply its EXIF orientation and return a :class:`Picture`.
+
+    Palette images become RGB (RGBA when they have a transparent colour), CMYK and other colour
+    spaces become RGB, ``1`` becomes gray; 16-bit (``I;16``, ``I``) and float (``F``) grayscale keep
+    their precision. With ``gray=True`` colour is reduced to luminance and alpha is kept.
+    """
+    path = Path(path)
+    image = _open(path)
+    mode = image.mode
+    icc = image.info.get("icc_profile")
+    dpi = image.info.get("dpi")
+    alpha = None
+    if mode in _SIXTEEN_BIT_MODES:
+        color = np.asarray(image).astype(np.float32) / 65535.0
+        depth = 16
+    elif mode == "F":
+        color = np.asarray(image, dtype=np.float32)
+        depth = 32
+    else:
+        depth = 8
+        has_alpha = "A" in mode or "a" in mode or (mode == "P" and "transparency" in image.info)
+        if mode in {"1", "L", "LA", "La"}:
+            target = "LA" if has_alpha else "L"
+        else:
+            target = "RGBA" if has_alpha else "RGB"
+        if mode != target:
+            image = image.convert(target)
+            if mode not in {"RGB", "RGBA", "L", "LA", "1", "P", "PA"}:
+                icc = None  # a CMYK (or Lab...) profile no longer describes the converted pixels
+        pixels = np.asarray(image, dtype=np.float32) / 255.0
+        if has_alpha:
+            color, alpha = (pixels[..., 0], pixels[..., 1]) if target == "LA" else (pixels[..., :3], pixels[..., 3])
+            color, alpha = np.ascontiguousarray(color), np.ascontiguousarray(alpha)
+        else:
+            color = pixels
+    if gray and color.ndim == 3:
+        color = to_gray(color)
+        icc = None
+    return Picture(color=color, alpha=alpha, bit_depth=depth, mode=mode, icc_profile=icc,
+                   dpi=tuple(float(v) for v in dpi) if dpi else None)
+
+
+def _default_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder, renamed into place when complete.
+
+    An interrupted run leaves no half-written output: the temporary file is removed on any error.
+    """
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.chmod(temporary, 0o666 & ~_default_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _quantise(values: np.ndarray, depth: int) -> np.ndarray:
+    top = 65535 if depth == 16 else 255
+    return np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * top).astype(np.uint16 if depth == 16 else np.uint8)
+
+
+def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = None, *, bit_depth: int = 8,
+               raw: bool = False, name: str = "map", icc_profile: bytes | None = None,
+               dpi: tuple[float, float] | None = None, quality: int = 95) -> list[str]:
+    """Write a feature map to ``path`` in the format of its extension; return any warnings.
+
+    ``color`` is ``H x W`` or ``H x W x 3`` in [0, 1] (any floats when ``raw``). Gray maps from 16-bit
+    or float inputs (``bit_depth`` above 8) are written as 16-bit PNG or TIFF; ``raw`` maps as float32
+    TIFF (one channel), ``.npy`` (``H x W`` or ``H x W x C``, alpha as the last channel) or ``.npz``
+    (the same array under the key ``name``).
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    warnings: list[str] = []
+    if alpha is not None and fmt not in ALPHA_FORMATS:
+        warnings.append(f"{path.name}: {fmt} has no alpha channel; transparency was dropped")
+        alpha = None
+
+    if fmt in ARRAY_FORMATS:
+        planes = color if alpha is None else np.dstack([color, alpha])
+        array = np.asarray(planes, dtype=np.float32)
+        if fmt == "NPY":
+            atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
+        else:
+            atomic_write(path, lambda handle: np.savez_compressed(handle, **{name: array}))
+        return warnings
+
+    params: dict = {}
+    if raw:
+        if fmt not in FLOAT_FORMATS:
+            raise ParameterError(f"--map raw keeps floats: write .npy, .npz or .tif, not {path.suffix}")
+        if color.ndim != 2 or alpha is not None:
+            raise OutputError(f"{path}: a float TIFF holds one channel; use --gray or write .npy or .npz")
+        image = Image.fromarray(np.asarray(color, dtype=np.float32))
+    elif color.ndim == 2 and bit_depth > 8 and fmt in DEEP_FORMATS and alpha is None:
+        image = Image.fromarray(_quantise(color, 16))
+    else:
+        if color.ndim == 2 and bit_depth > 8:
+            reason = "with alpha" if alpha is not None else f"as {fmt}"
+            warnings.append(f"{path.name}: 16-bit gray cannot be written {reason}; wrote 8 bits")
+        elif color.ndim == 3 and bit_depth > 8:
+            warnings.append(f"{path.name}: Pillow writes colour with 8 bits per channel")
+        planes = color if alpha is None else np.dstack([color, alpha])
+        image = Image.fromarray(_quantise(planes, 8))
+        if fmt in {"JPEG", "WEBP"}:
+            params["quality"] = quality
+        if icc_profile:
+            params["icc_profile"] = icc_profile
+    if dpi and fmt in {"PNG", "TIFF", "JPEG"}:
+        params["dpi"] = dpi
+    if fmt == "TIFF":
+        params["compression"] = "tiff_deflate"
+
+    def write(handle: BinaryIO) -> None:
+        try:
+            image.save(handle, format=fmt, **params)
+        except (OSError, ValueError) as error:
+            raise OutputError(f"{path}: cannot write {fmt} ({error})") from None
+
+    atomic_write(path, write)
+    return warnings

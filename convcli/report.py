@@ -1,0 +1,88 @@
+"""Rendering run results with Rich: the timing report and the progress bar (stderr only)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from convcli.apply import Progress as ProgressCallback
+from convcli.apply import RunResult
+
+
+def _varying(result: RunResult, key: str) -> bool:
+    return len({getattr(m, key) for m in result.maps}) > 1
+
+
+def settings_line(result: RunResult) -> str:
+    """One line with the settings every output shares (method and map too, when they do not vary)."""
+    first = result.maps[0]
+    conventions = sorted({m.convention for m in result.maps})
+    parts = [" + ".join(conventions), f"boundary {first.boundary}", f"padding {first.padding}",
+             f"stride {first.stride}", f"dilation {first.dilation}"]
+    parts += [f"{key} {getattr(first, key)}" for key in ("method", "map") if not _varying(result, key)]
+    return " · ".join(parts)
+
+
+def timing_table(result: RunResult) -> Table:
+    """A row per output: size, stage times in ms, throughput; method and map when they vary."""
+    extra = [key for key in ("method", "map") if _varying(result, key)]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", caption="times in ms",
+                  caption_justify="left")
+    table.add_column("input", overflow="fold", min_width=10)
+    table.add_column("kernel", overflow="fold", min_width=6)
+    table.add_column("size", no_wrap=True)
+    for name in ("load", "conv", "map", "save", "MP/s"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for key in extra:
+        table.add_column(key, no_wrap=True)
+    for m in result.maps:
+        height, width, channels = m.input_size
+        row = [m.source.name, m.kernel, f"{width}x{height}x{channels}",
+               f"{m.load_ms:.1f}", f"{m.convolve_ms:.1f}", f"{m.map_ms:.1f}", f"{m.save_ms:.1f}",
+               f"{m.megapixels_per_second:.1f}"]
+        row += [getattr(m, key) for key in extra]
+        table.add_row(*row)
+    return table
+
+
+def render_run(result: RunResult, console: Console) -> None:
+    """Print the timing table, warnings, failures and a one-line summary."""
+    if result.maps:
+        console.print(timing_table(result))
+        console.print(Text(settings_line(result), style="dim"))
+        diffs = [m.max_diff for m in result.maps if m.max_diff is not None]
+        if diffs:
+            console.print(Text(f"verified against scipy.signal: largest difference {max(diffs):.1e}",
+                               style="green"), soft_wrap=True)
+    for m in result.maps:
+        for warning in m.warnings:
+            console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+    for failure in result.failures:
+        what = f"{failure.source} [{failure.kernel}]" if failure.kernel else str(failure.source)
+        console.print(Text(f"failed: {what}: {failure.message}", style="red"), soft_wrap=True)
+    folders = sorted({str(m.output.parent) for m in result.maps})
+    where = f" to {folders[0]}" if len(folders) == 1 else ""
+    summary = f"{len(result.maps)} written{where}, {len(result.failures)} failed, in {result.total_ms:.0f} ms"
+    console.print(Text(summary, style="bold"), soft_wrap=True)
+
+
+@contextlib.contextmanager
+def progress_bar(console: Console, total: int) -> Iterator[ProgressCallback | None]:
+    """A progress callback drawing a bar when the console is a terminal and there is more than one input."""
+    if total < 2 or not console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("filtering", total=total)
+
+        def advance(done: int, total: int, source) -> None:
+            bar.update(task, completed=done, description=source.name)
+
+        yield advance
