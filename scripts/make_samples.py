@@ -34,7 +34,7 @@ def shapes(width: int = 320, height: int = 240) -> Image.Image:
 def zoneplate(size: int = 256) -> Image.Image:
     """Gray concentric rings whose frequency rises outwards: blur fades the outside, edges light it."""
     y, x = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
-    rings = 0.5 + 0.5 * np.cos(np.pi * 60 * (x * x + y * y))
+    rings = 0.5 + 0.5 * np.cos(np.pi * 28 * (x * x + y * y))
     return Image.fromarray((rings * 255).round().astype(np.uint8))
 
 

@@ -46,7 +46,7 @@ def test_classic_kernels_hand_worked(library):
     np.testing.assert_array_equal(library["sharpen"].weights, [[0, -1, 0], [-1, 5, -1], [0, -1, 0]])
     np.testing.assert_array_equal(library["laplacian"].weights, [[0, 1, 0], [1, -4, 1], [0, 1, 0]])
     np.testing.assert_array_equal(library["blur"].weights * 16, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
-    assert library["emboss"].bias == 0.5
+    np.testing.assert_array_equal(library["emboss"].weights, [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
 
 
 def test_sobel_x_is_bright_where_intensity_rises_to_the_right(library):
@@ -57,11 +57,13 @@ def test_sobel_x_is_bright_where_intensity_rises_to_the_right(library):
     assert np.all(out_y[1:-1, :] == 8.0)
 
 
-def test_emboss_lights_from_the_top_left(library):
-    step = np.zeros((7, 7))
-    step[3:, 3:] = 1.0  # a bright square in the bottom right: its top-left corner faces the light
-    out = conv2d(step, library["emboss"].weights, boundary="edge") + library["emboss"].bias
-    assert out[3, 3] > 0.5 and out[6, 6] == pytest.approx(1.5) and out[0, 0] == pytest.approx(0.5)
+def test_emboss_keeps_flat_areas_and_lights_from_the_top_left(library):
+    square = np.full((9, 9), 0.5)
+    square[3:6, 3:6] = 1.0  # a bright square on grey
+    out = conv2d(square, library["emboss"].weights, boundary="edge")
+    assert out[0, 0] == pytest.approx(0.5) and out[4, 4] == pytest.approx(1.0)  # flat areas unchanged
+    assert out[2, 2] == pytest.approx(0.5 + 0.5 * 2)  # just above-left: reads the square with +2
+    assert out[6, 6] == pytest.approx(0.5 - 0.5 * 2)  # just below-right: reads it with -2
 
 
 def test_toml_forms_and_scaling(tmp_path):
