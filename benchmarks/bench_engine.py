@@ -52,7 +52,7 @@ def main() -> None:
     print(f"{'kernel':>8}  {'engine':<26} {'ms':>10} {'convcli speed-up':>17}  max |diff|")
     for size in (int(v) for v in args.kernels.split(",")):
         kernel = rng.standard_normal((size, size)).astype(np.float32)
-        ours_ms, ours = median_ms(lambda: conv2d(image, kernel, boundary="symmetric"), args.repeat)
+        ours_ms, ours = median_ms(lambda kernel=kernel: conv2d(image, kernel, boundary="symmetric"), args.repeat)
         print(f"{size}x{size:<6}  {'convcli conv2d':<26} {ours_ms:10.1f} {'1.00x':>17}")
         for name, run in peers(kernel):
             ms, theirs = median_ms(lambda run=run: run(image), args.repeat)

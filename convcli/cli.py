@@ -14,8 +14,8 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from convcli import __version__
-from convcli.errors import ConvcliError
 from convcli.engine import METHODS
+from convcli.errors import ConvcliError
 from convcli.mapping import MAPS
 
 err_console = Console(stderr=True)

@@ -1,8 +1,9 @@
 """The convolution engine: :func:`conv2d` and the geometry it is built on.
 
-Everything here is plain NumPy: the image is padded once by the boundary mode, then each kernel tap
-adds a (strided) shifted view of it, scaled by the tap's weight, into the output. The loop runs over
-the kernel's taps, never over pixels.
+Everything here is plain NumPy. The output is cut into strips of rows; for each strip a band of
+input rows is gathered with the boundary mode applied, and each kernel tap adds a (strided) shifted
+view of the band, scaled by the tap's weight, into the strip. Python loops run over strips and taps,
+never over pixels; strips run on a thread per core.
 
 The conventions are those of the contract (``shared/CONTRACT.md``): correlation by default, with the
 anchor ``((kh - 1) // 2, (kw - 1) // 2)``; ``flip=True`` mirrors the offsets about the anchor, which
@@ -12,6 +13,8 @@ is true convolution and matches ``scipy.signal.convolve2d``.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,35 +193,101 @@ def _check_kernel(kernel: object) -> np.ndarray:
     return array
 
 
-def pad_image(image: np.ndarray, rows: AxisPlan, cols: AxisPlan, *, boundary: str,
-              cval: float = 0.0) -> np.ndarray:
-    """Pad ``image`` so that every tap of every output position reads a real sample."""
-    widths = [(rows.pad_before, rows.pad_after), (cols.pad_before, cols.pad_after)]
-    widths += [(0, 0)] * (image.ndim - 2)
-    if not any(before or after for before, after in widths):
-        return image
-    mode = _NUMPY_PAD_MODE[boundary]
-    if mode == "constant":
-        return np.pad(image, widths, mode="constant", constant_values=cval if boundary == "constant" else 0)
-    return np.pad(image, widths, mode=mode)
+def source_indices(plan: AxisPlan, boundary: str) -> np.ndarray:
+    """For each position of the padded axis, the input index it reads (-1: the fill value).
+
+    The padded axis runs from ``pad_before`` samples before the image to ``pad_after`` after it;
+    np.pad on the index ramp applies the boundary mode, however far the padding reaches.
+    """
+    ramp = np.arange(plan.size)
+    widths = (plan.pad_before, plan.pad_after)
+    if boundary in ("zero", "constant"):
+        return np.pad(ramp, widths, mode="constant", constant_values=-1)
+    return np.pad(ramp, widths, mode=_NUMPY_PAD_MODE[boundary])
 
 
-def _correlate_direct(padded: np.ndarray, kernel: np.ndarray, rows: AxisPlan, cols: AxisPlan,
-                      out: np.ndarray) -> None:
-    """Shift-and-add: ``out += k[i, j] * padded[strided view of tap (i, j)]`` for every non-zero tap."""
-    # Offset of tap (0, 0) of output (0, 0) inside the padded array.
-    row0 = rows.start - rows.anchor * rows.dilation + rows.pad_before
-    col0 = cols.start - cols.anchor * cols.dilation + cols.pad_before
-    row_stop = (rows.count - 1) * rows.stride + 1
-    col_stop = (cols.count - 1) * cols.stride + 1
-    scratch = np.empty_like(out)
-    out.fill(0)
-    for i, j in zip(*np.nonzero(kernel)):
-        r = row0 + i * rows.dilation
-        c = col0 + j * cols.dilation
-        view = padded[r:r + row_stop:rows.stride, c:c + col_stop:cols.stride]
-        np.multiply(view, kernel[i, j], out=scratch)
-        out += scratch
+#: Output bytes per strip: with its input band and scratch this stays within a core's L2 cache.
+STRIP_BYTES = 1 << 20
+
+
+class _DirectPlan:
+    """Row strips of the output, each filled from a small padded band of input rows.
+
+    Padding the whole image would copy it; gathering each strip's band (boundary applied through
+    :func:`source_indices`) keeps the working set in cache and memory at one image plus the output.
+    """
+
+    def __init__(self, image: np.ndarray, rows: AxisPlan, cols: AxisPlan, boundary: str, cval: float):
+        self.image, self.rows, self.cols = image, rows, cols
+        self.fill = cval if boundary == "constant" else 0.0
+        self.row_src = source_indices(rows, boundary)
+        col_src = source_indices(cols, boundary)
+        # First padded row / column read by output 0's tap 0.
+        self.row0 = rows.start - rows.anchor * rows.dilation + rows.pad_before
+        self.col0 = cols.start - cols.anchor * cols.dilation + cols.pad_before
+        # Only the columns the taps can reach are gathered.
+        last_col = self.col0 + (cols.count - 1) * cols.stride + (cols.taps - 1) * cols.dilation
+        self.col_src = col_src[self.col0:last_col + 1]
+        # The gathered columns that are the image itself, in order (copied as one slice); the rest
+        # come from the boundary mode.
+        lo = max(0, cols.pad_before - self.col0)
+        hi = min(len(self.col_src), cols.pad_before + cols.size - self.col0)
+        self.middle = slice(lo, max(lo, hi))
+        self.middle_src = slice(self.col_src[lo], self.col_src[hi - 1] + 1) if hi > lo else slice(0, 0)
+        self.outer = np.r_[0:lo, max(lo, hi):len(self.col_src)]
+        row_bytes = cols.count * image.itemsize * (image.size // (image.shape[0] * image.shape[1]))
+        self.step = max(1, STRIP_BYTES // max(row_bytes, 1))
+
+    def strips(self) -> range:
+        return range(0, self.rows.count, self.step)
+
+    def band(self, y0: int, y1: int) -> np.ndarray:
+        """The padded input rows that output rows ``y0:y1`` read, restricted to the reachable columns."""
+        rows = self.rows
+        first = self.row0 + y0 * rows.stride
+        last = self.row0 + (y1 - 1) * rows.stride + (rows.taps - 1) * rows.dilation
+        src = self.row_src[first:last + 1]
+        band = np.empty((len(src), len(self.col_src)) + self.image.shape[2:], dtype=self.image.dtype)
+        picked = self.image.take(np.maximum(src, 0), axis=0)
+        band[:, self.middle] = picked[:, self.middle_src]
+        outer = self.outer
+        if outer.size:
+            band[:, outer] = picked.take(np.maximum(self.col_src[outer], 0), axis=1)
+            band[:, outer[self.col_src[outer] < 0]] = self.fill
+        band[src < 0] = self.fill
+        return band
+
+    def run(self, bank: np.ndarray, out: np.ndarray, workers: int) -> None:
+        """Fill ``out`` (``N x rows x cols [x C]``) with every kernel of ``bank``, strip by strip."""
+        rows, cols = self.rows, self.cols
+        col_stop = (cols.count - 1) * cols.stride + 1
+        taps = [[(i * rows.dilation, j * cols.dilation, kernel[i, j]) for i, j in zip(*np.nonzero(kernel))]
+                for kernel in bank]
+
+        def strip(y0: int) -> None:
+            y1 = min(y0 + self.step, rows.count)
+            band = self.band(y0, y1)
+            height = (y1 - y0 - 1) * rows.stride + 1
+            scratch = np.empty_like(out[0, y0:y1])
+            for plane, kernel_taps in zip(out, taps):
+                target = plane[y0:y1]
+                if not kernel_taps:
+                    target.fill(0)
+                for n, (di, dj, weight) in enumerate(kernel_taps):
+                    view = band[di:di + height:rows.stride, dj:dj + col_stop:cols.stride]
+                    if n == 0:
+                        np.multiply(view, weight, out=target)
+                    else:
+                        np.multiply(view, weight, out=scratch)
+                        target += scratch
+
+        starts = self.strips()
+        if workers > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+                list(pool.map(strip, starts))  # NumPy releases the GIL inside each strip's arithmetic
+        else:
+            for y0 in starts:
+                strip(y0)
 
 
 def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", boundary: str = "symmetric",
@@ -300,8 +369,7 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
             f"does not fit the image ({image.shape[0]}x{image.shape[1]})"
         )
 
-    padded = pad_image(image.astype(dtype, copy=False), rows, cols, boundary=boundary, cval=cval)
     out = np.empty((len(bank), rows.count, cols.count) + image.shape[2:], dtype=dtype)
-    for weights, plane in zip(bank, out):
-        _correlate_direct(padded, weights, rows, cols, plane)
+    plan = _DirectPlan(image.astype(dtype, copy=False), rows, cols, boundary, cval)
+    plan.run(bank, out, workers=os.cpu_count() or 1)
     return out if kernel.ndim == 3 else out[0]

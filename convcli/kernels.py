@@ -251,7 +251,8 @@ def load_npy_kernels(path: Path) -> list[Kernel]:
             raise KernelError(f"{source}: the bank holds no kernels")
         return [Kernel(name=f"{stem}_{index}", weights=plane, source=source) for index, plane in enumerate(array)]
     if array.ndim != 2:
-        raise KernelError(f"{source}: a .npy kernel must be 2-D (kh x kw) or 3-D (N x kh x kw), got shape {array.shape}")
+        raise KernelError(
+            f"{source}: a .npy kernel must be 2-D (kh x kw) or 3-D (N x kh x kw), got shape {array.shape}")
     return [Kernel(name=stem, weights=array, source=source)]
 
 

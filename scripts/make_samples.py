@@ -15,7 +15,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 def shapes(width: int = 320, height: int = 240) -> Image.Image:
     """A colour scene: a sky-to-ground gradient, a sun, a house, stripes and some text."""
-    y, x = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
+    y = np.mgrid[0:height, 0:width][0] / height
     sky = np.stack([0.35 + 0.3 * y, 0.55 + 0.3 * y, 0.95 - 0.2 * y], axis=-1)
     image = Image.fromarray((np.clip(sky, 0, 1) * 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)

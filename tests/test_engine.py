@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 from scipy import signal
 
 from convcli import conv2d, output_shape
-from convcli.engine import BOUNDARY_ALIASES, BOUNDARIES, resolve_boundary
+from convcli.engine import BOUNDARIES, BOUNDARY_ALIASES, resolve_boundary
 from convcli.errors import ParameterError
 from convcli.verify import reference_conv2d
 
@@ -330,3 +330,20 @@ def test_core_imports_neither_typer_nor_rich():
             "print(sorted(m for m in ('typer', 'rich', 'click') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_many_strips_and_threads_match_the_reference(monkeypatch):
+    """Photos are cut into row strips run on threads; tiny strips here make every seam show."""
+    import convcli.engine
+
+    monkeypatch.setattr(convcli.engine, "STRIP_BYTES", 64)
+    x = image((23, 17, 3), seed=5)
+    for kshape, boundary, padding, stride, dilation, flip in itertools.product(
+            [(3, 3), (4, 5), (7, 2)], BOUNDARIES, ["same", "valid", "full", 4], [1, 2], [1, 3], [False, True]):
+        k = powers_of_two(kshape)
+        options = dict(stride=stride, padding=padding, boundary=boundary, cval=0.5, dilation=dilation, flip=flip)
+        got = conv2d(x, np.stack([k, -k.T if kshape[0] == kshape[1] else 2 * k]), **options)
+        assert got.shape[1] > 2  # several strips
+        for plane, kernel in zip(got, np.stack([k, -k.T if kshape[0] == kshape[1] else 2 * k])):
+            np.testing.assert_allclose(plane, reference_conv2d(x, kernel, **options),
+                                       atol=1e-12 * np.abs(k).sum(), err_msg=str(options))
