@@ -12,12 +12,12 @@ from convcli.engine import conv2d, output_shape
 from convcli.errors import ConvcliError, InputError, KernelError, OutputError, ParameterError
 
 __all__ = [
-           "ConvcliError",
-           "InputError",
-           "KernelError",
-           "OutputError",
-           "ParameterError",
-           "__version__",
-           "conv2d",
-           "output_shape",
+    "ConvcliError",
+    "InputError",
+    "KernelError",
+    "OutputError",
+    "ParameterError",
+    "__version__",
+    "conv2d",
+    "output_shape",
 ]
