@@ -6,6 +6,7 @@ This is the library behind ``convcli apply``. It never prints: :func:`run` retur
 
 from __future__ import annotations
 
+import json
 import os
 import string
 import time
@@ -17,8 +18,16 @@ import numpy as np
 
 from convcli.alpha import conv2d_with_alpha
 from convcli.engine import conv2d, resolve_boundary, resolve_method, resolve_padding
-from convcli.errors import ConvcliError, ParameterError
-from convcli.imageio import FLOAT_FORMATS, WRITE_FORMATS, Picture, load_image, output_format, save_image
+from convcli.errors import ConvcliError, OutputError, ParameterError
+from convcli.imageio import (
+    FLOAT_FORMATS,
+    WRITE_FORMATS,
+    Picture,
+    atomic_write,
+    load_image,
+    output_format,
+    save_image,
+)
 from convcli.kernels import Kernel
 from convcli.mapping import check_map, map_values, resolve_map, value_range
 
@@ -55,7 +64,10 @@ class ApplyOptions:
         object.__setattr__(self, "boundary", resolve_boundary(self.boundary))
         object.__setattr__(self, "padding", resolve_padding(self.padding))
         object.__setattr__(self, "map", check_map(self.map))
-        fields = [name for _, name, _, _ in string.Formatter().parse(self.name) if name is not None]
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(self.name) if name is not None]
+        except ValueError as error:
+            raise ParameterError(f"name template {self.name!r}: {error}") from None
         unknown = [name for name in fields if name not in NAME_FIELDS]
         if unknown or not fields:
             raise ParameterError(
@@ -151,12 +163,29 @@ class RunResult:
             "global_range": list(self.global_range) if self.global_range else None,
         }
 
+    def write_json(self, path: Path) -> None:
+        """Write :meth:`to_dict` as JSON to ``path`` (atomically, creating its folder)."""
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        _make_folder(path.parent)
+        atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{folder}: cannot create the folder ({error.strerror})") from None
+
 
 def _default_ext(source: Path, policy: str) -> str:
     if policy == "raw":
         return "npy"
     suffix = source.suffix.lower()
     return suffix[1:] if suffix in WRITE_FORMATS else "png"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -180,7 +209,7 @@ def plan(sources: list[Path], kernels: list[Kernel], output: Path | str,
     if single_file and count > 1:
         raise ParameterError(
             f"-o {output} names one file, but this run writes {count} outputs "
-            f"({len(sources)} inputs x {len(kernels)} kernels); give a folder"
+            f"({_count(len(sources), 'input')} x {_count(len(kernels), 'kernel')}); give a folder"
         )
     targets = []
     for source in sources:
@@ -200,9 +229,10 @@ def plan(sources: list[Path], kernels: list[Kernel], output: Path | str,
     for target in targets:
         key = target.output.resolve()
         if key in seen:
+            other = seen[key]
             raise ParameterError(
-                f"{seen[key].source} and {target.source} would both write {target.output}; "
-                "use --name to tell them apart"
+                f"{other.source} [{other.kernel.name}] and {target.source} [{target.kernel.name}] would both "
+                f"write {target.output}; use --name to tell them apart"
             )
         seen[key] = target
         for source in sources:
@@ -323,7 +353,7 @@ def _apply_one(picture: Picture, target: Target, options: ApplyOptions, load_ms:
     if picture.dpi:
         # Keep the physical size: a stride shrinks the pixel grid, so the density shrinks with it.
         dpi = (picture.dpi[0] * color.shape[1] / picture.width, picture.dpi[1] * color.shape[0] / picture.height)
-    target.output.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(target.output.parent)
     warnings = save_image(target.output, mapped, alpha, bit_depth=picture.bit_depth, raw=target.map == "raw",
                           name=kernel.name, icc_profile=picture.icc_profile, dpi=dpi)
     t3 = time.perf_counter()

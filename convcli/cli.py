@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -148,7 +147,6 @@ def apply(
     Exit codes: 0 everything written, 1 some inputs failed (the rest are written), 2 bad usage.
     """
     from convcli.apply import ApplyOptions, plan, run
-    from convcli.imageio import atomic_write
     from convcli.inputs import expand_inputs
     from convcli.kernels import load_library, resolve_kernels
     from convcli.report import progress_bar, render_run
@@ -161,6 +159,5 @@ def apply(
         result = run(targets, options, progress=advance)
     render_run(result, err_console)
     if report_json is not None:
-        text = json.dumps(result.to_dict(), indent=2) + "\n"
-        atomic_write(report_json, lambda handle: handle.write(text.encode()))
+        result.write_json(report_json)
     raise typer.Exit(result.exit_code)

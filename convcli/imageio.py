@@ -40,6 +40,7 @@ DEEP_FORMATS = {"PNG", "TIFF"}  # formats convcli writes 16-bit (grayscale) imag
 # Rec. 601 luma weights, the ones Pillow's convert("L") uses.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+_ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,7 +131,7 @@ def load_image(path: Path | str, *, gray: bool = False) -> Picture:
         depth = 32
     else:
         depth = 8
-        has_alpha = "A" in mode or "a" in mode or (mode == "P" and "transparency" in image.info)
+        has_alpha = mode in _ALPHA_MODES or "transparency" in image.info
         if mode in {"1", "L", "LA", "La"}:
             target = "LA" if has_alpha else "L"
         else:
@@ -163,16 +164,26 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
     An interrupted run leaves no half-written output: the temporary file is removed on any error.
     """
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
         os.chmod(temporary, 0o666 & ~_default_umask())
         os.replace(temporary, path)
+    except OSError as error:
+        _remove(temporary)
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        _remove(temporary)
         raise
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _quantise(values: np.ndarray, depth: int) -> np.ndarray:

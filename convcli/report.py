@@ -64,8 +64,9 @@ def render_run(result: RunResult, console: Console) -> None:
         for warning in m.warnings:
             console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
     for failure in result.failures:
-        what = f"{failure.source} [{failure.kernel}]" if failure.kernel else str(failure.source)
-        console.print(Text(f"failed: {what}: {failure.message}", style="red"), soft_wrap=True)
+        # A load failure's message names the file already; a kernel's failure says which one.
+        line = f"{failure.source} [{failure.kernel}]: {failure.message}" if failure.kernel else failure.message
+        console.print(Text(f"failed: {line}", style="red"), soft_wrap=True)
     folders = sorted({str(m.output.parent) for m in result.maps})
     where = f" to {folders[0]}" if len(folders) == 1 else ""
     summary = f"{len(result.maps)} written{where}, {len(result.failures)} failed, in {result.total_ms:.0f} ms"
