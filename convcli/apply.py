@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli.alpha import conv2d_with_alpha
 from convcli.engine import conv2d, resolve_boundary, resolve_method, resolve_padding
 from convcli.errors import ConvcliError, OutputError, ParameterError
+from convcli.filtering import Engine, filter_picture, preferred_map
 from convcli.imageio import (
     FLOAT_FORMATS,
     WRITE_FORMATS,
@@ -28,17 +28,11 @@ from convcli.imageio import (
     output_format,
     save_image,
 )
-from convcli.kernels import Kernel
-from convcli.mapping import check_map, map_values, resolve_map, value_range
+from convcli.kernels import Entry, Kernel
+from convcli.mapping import check_map, map_values, value_range
 
 DEFAULT_NAME = "{stem}_{kernel}.{ext}"
 NAME_FIELDS = ("stem", "kernel", "ext")
-
-
-class VerificationError(ConvcliError):
-    """A result differs from the scipy.signal reference by more than the tolerance."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -75,18 +69,18 @@ class ApplyOptions:
                 + (f"; got {{{unknown[0]}}}" if unknown else "")
             )
 
-    def engine_options(self, kernel: Kernel) -> dict:
-        """The keyword arguments of :func:`conv2d` for ``kernel`` (a kernel may ask to be flipped)."""
-        return dict(stride=self.stride, padding=self.padding, boundary=self.boundary, cval=self.cval,
-                    dilation=self.dilation, flip=self.flip != kernel.flip, method=self.method)
+    def engine(self) -> Engine:
+        """A fresh :class:`~convcli.filtering.Engine` with these settings (it records verify results)."""
+        return Engine(stride=self.stride, padding=self.padding, boundary=self.boundary, cval=self.cval,
+                      dilation=self.dilation, method=self.method, verify=self.verify)
 
 
 @dataclass(frozen=True)
 class Target:
-    """One output: ``kernel`` applied to ``source``, written to ``output``."""
+    """One output: ``entry`` (a kernel, a combined bank or a chain) applied to ``source``, written to ``output``."""
 
     source: Path
-    kernel: Kernel
+    entry: Entry
     output: Path
     map: str
 
@@ -113,6 +107,7 @@ class MapResult:
     save_ms: float
     max_diff: float | None = None
     verify_ms: float | None = None
+    note: str = ""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -195,7 +190,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def plan(sources: list[Path], kernels: list[Kernel], output: Path | str,
+def plan(sources: list[Path], kernels: list[Entry], output: Path | str,
          options: ApplyOptions) -> list[Target]:
     """Decide every output file: ``output`` is one file for one input and one kernel, else a folder.
 
@@ -214,7 +209,7 @@ def plan(sources: list[Path], kernels: list[Kernel], output: Path | str,
     targets = []
     for source in sources:
         for kernel in kernels:
-            policy = resolve_map(options.map, preferred=kernel.map, zero_sum=kernel.zero_sum)
+            policy = preferred_map(kernel, options.map, flip=options.flip)
             if single_file:
                 path = output
             else:
@@ -231,7 +226,7 @@ def plan(sources: list[Path], kernels: list[Kernel], output: Path | str,
         if key in seen:
             other = seen[key]
             raise ParameterError(
-                f"{other.source} [{other.kernel.name}] and {target.source} [{target.kernel.name}] would both "
+                f"{other.source} [{other.entry.name}] and {target.source} [{target.entry.name}] would both "
                 f"write {target.output}; use --name to tell them apart"
             )
         seen[key] = target
@@ -239,45 +234,6 @@ def plan(sources: list[Path], kernels: list[Kernel], output: Path | str,
             if _same_file(target.output, source):
                 raise ParameterError(f"output {target.output} is one of the inputs; refusing to overwrite it")
     return targets
-
-
-class _Engine:
-    """The configured conv2d for one kernel, timing itself and, with ``verify``, checking itself."""
-
-    def __init__(self, options: ApplyOptions, kernel: Kernel):
-        self.kwargs = options.engine_options(kernel)
-        self.verify = options.verify
-        self.max_diff = 0.0 if options.verify else None
-        self.verify_ms = 0.0
-
-    def __call__(self, image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        out = conv2d(image, kernel, **self.kwargs)
-        if self.verify:
-            from convcli.verify import reference_conv2d
-
-            started = time.perf_counter()
-            reference = reference_conv2d(image, kernel, **{k: v for k, v in self.kwargs.items() if k != "method"})
-            diff = float(np.max(np.abs(out - reference)))
-            # float32 sums of many taps: allow a few ulps of the largest possible |sum|.
-            scale = float(np.abs(kernel).sum() * max(1.0, np.max(np.abs(image))))
-            tolerance = scale * (1e-5 if out.dtype == np.float32 else 1e-12)
-            if not diff <= tolerance:
-                raise VerificationError(
-                    f"result differs from scipy.signal by {diff:.3g} (tolerance {tolerance:.3g})")
-            self.max_diff = max(self.max_diff, diff)
-            self.verify_ms += (time.perf_counter() - started) * 1e3
-        return out
-
-
-def filter_picture(picture: Picture, kernel: Kernel, engine: _Engine) -> tuple[np.ndarray, np.ndarray | None]:
-    """Apply ``kernel`` to ``picture``: its colour (alpha-aware) plus the kernel's bias."""
-    if picture.alpha is None:
-        color, alpha = engine(picture.color, kernel.weights), None
-    else:
-        color, alpha = conv2d_with_alpha(picture.color, picture.alpha, kernel.weights, engine)
-    if kernel.bias:
-        color += np.float32(kernel.bias)
-    return color, alpha
 
 
 Progress = Callable[[int, int, Path], None]
@@ -309,7 +265,7 @@ def _find_global_range(groups, options: ApplyOptions) -> tuple[float, float]:
             if target.map != "global":
                 continue
             try:
-                color, _ = filter_picture(picture, target.kernel, _Engine(options, target.kernel))
+                color = filter_picture(picture, target.entry, options.engine(), flip=options.flip).color
             except ConvcliError:
                 continue  # the second pass reports it
             lo, hi = value_range(color)
@@ -334,7 +290,7 @@ def run(targets: list[Target], options: ApplyOptions, progress: Progress | None 
             try:
                 maps.append(_apply_one(picture, target, options, load_ms, global_range))
             except ConvcliError as error:
-                failures.append(Failure(source, str(error), target.kernel.name))
+                failures.append(Failure(source, str(error), target.entry.name))
         if progress:
             progress(done, len(groups), source)
     return RunResult(maps, failures, (time.perf_counter() - started) * 1e3, global_range)
@@ -342,29 +298,30 @@ def run(targets: list[Target], options: ApplyOptions, progress: Progress | None 
 
 def _apply_one(picture: Picture, target: Target, options: ApplyOptions, load_ms: float,
                global_range: tuple[float, float] | None) -> MapResult:
-    kernel = target.kernel
-    engine = _Engine(options, kernel)
+    entry = target.entry
+    engine = options.engine()
     t0 = time.perf_counter()
-    color, alpha = filter_picture(picture, kernel, engine)
+    filtered = filter_picture(picture, entry, engine, flip=options.flip)
     t1 = time.perf_counter()
-    mapped = map_values(color, target.map, global_range=global_range)
+    mapped = map_values(filtered.color, target.map, global_range=global_range)
     t2 = time.perf_counter()
     dpi = None
     if picture.dpi:
         # Keep the physical size: a stride shrinks the pixel grid, so the density shrinks with it.
-        dpi = (picture.dpi[0] * color.shape[1] / picture.width, picture.dpi[1] * color.shape[0] / picture.height)
+        dpi = (picture.dpi[0] * mapped.shape[1] / picture.width, picture.dpi[1] * mapped.shape[0] / picture.height)
     _make_folder(target.output.parent)
-    warnings = save_image(target.output, mapped, alpha, bit_depth=picture.bit_depth, raw=target.map == "raw",
-                          name=kernel.name, icc_profile=picture.icc_profile, dpi=dpi)
+    warnings = save_image(target.output, mapped, filtered.alpha, bit_depth=picture.bit_depth,
+                          raw=target.map == "raw", name=entry.name, icc_profile=picture.icc_profile, dpi=dpi)
     t3 = time.perf_counter()
+    first = entry if isinstance(entry, Kernel) else entry.kernels[0]
     return MapResult(
-        source=target.source, kernel=kernel.name, output=target.output,
+        source=target.source, kernel=entry.name, output=target.output,
         input_size=(picture.height, picture.width, picture.channels + (picture.alpha is not None)),
-        output_size=tuple(color.shape[:2]), map=target.map,
-        method=resolve_method(options.method, kernel.shape),
-        convention="convolution" if engine.kwargs["flip"] else "correlation",
+        output_size=tuple(mapped.shape[:2]), map=target.map,
+        method=resolve_method(options.method, first.shape),
+        convention="convolution" if options.flip != first.flip else "correlation",
         boundary=options.boundary, padding=options.padding, stride=options.stride,
         dilation=options.dilation, load_ms=load_ms, convolve_ms=(t1 - t0) * 1e3 - engine.verify_ms,
         map_ms=(t2 - t1) * 1e3, save_ms=(t3 - t2) * 1e3, max_diff=engine.max_diff,
-        verify_ms=engine.verify_ms if options.verify else None, warnings=warnings,
+        verify_ms=engine.verify_ms if options.verify else None, note=filtered.note, warnings=warnings,
     )

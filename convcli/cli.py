@@ -23,6 +23,12 @@ MapPolicy = Enum("MapPolicy", {name: name for name in MAPS}, type=str)
 Method = Enum("Method", {name: name for name in METHODS}, type=str)
 
 
+def print_errors(messages: list[str]) -> None:
+    """One ``Error: ...`` line per problem, on stderr."""
+    for message in messages:
+        err_console.print(Text(f"Error: {message}", style="red"), soft_wrap=True)
+
+
 class ConvcliGroup(TyperGroup):
     """Turns every user mistake into ``Error: ...`` on stderr and the contract's exit code."""
 
@@ -30,7 +36,7 @@ class ConvcliGroup(TyperGroup):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except ConvcliError as error:
-            err_console.print(Text(f"Error: {error}", style="red"), soft_wrap=True)
+            print_errors(str(error).splitlines())
             sys.exit(error.exit_code)
         except typer.TyperException as error:  # Typer's own usage errors (bad flag, missing argument)
             error.show()
@@ -43,7 +49,8 @@ class ConvcliGroup(TyperGroup):
 
 app = typer.Typer(
     cls=ConvcliGroup,
-    help="Apply convolution kernels to images and write the feature maps.",
+    help="Apply convolution kernels to images and write the feature maps. Kernels are applied as written "
+         "(correlation, as PyTorch and OpenCV do; --flip for true convolution); see `convcli apply --help`.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -70,11 +77,13 @@ ENGINE = "Engine"
 OUTPUT = "Output"
 KernelSpecs = Annotated[list[str], typer.Option(
     "-k", "--kernel", show_default=False,
-    help="A kernel: a built-in or --kernels name, an inline matrix \"0,-1,0; -1,5,-1; 0,-1,0\", "
-         "or a .npy file (kh x kw, or a bank N x kh x kw). Repeat for several feature maps.")]
+    help="A kernel: a name (convcli kernels list), a generator call such as gaussian:size=9,sigma=2, "
+         "an inline matrix \"0,-1,0; -1,5,-1; 0,-1,0\", a .npy file (kh x kw, or a bank N x kh x kw) or a "
+         "libvips .mat file. Repeat for several feature maps.")]
 KernelFiles = Annotated[list[Path] | None, typer.Option(
     "--kernels", exists=True, dir_okay=False, show_default=False,
-    help="Extra TOML kernel file; its names override the built-ins. Repeatable.")]
+    help="Extra TOML kernel file; its names override the built-ins, your config folder's kernels.toml and "
+         "$CONVCLI_KERNELS. Repeatable.")]
 Flip = Annotated[bool, typer.Option(
     "--flip", rich_help_panel=ENGINE,
     help="Mirror the kernel about its anchor: true convolution (scipy.signal.convolve2d) instead of "
@@ -148,7 +157,7 @@ def apply(
     """
     from convcli.apply import ApplyOptions, plan, run
     from convcli.inputs import expand_inputs
-    from convcli.kernels import load_library, resolve_kernels
+    from convcli.library import load_library, resolve_kernels
     from convcli.report import progress_bar, render_run
 
     options = ApplyOptions(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation,
@@ -161,3 +170,53 @@ def apply(
     if report_json is not None:
         result.write_json(report_json)
     raise typer.Exit(result.exit_code)
+
+
+kernels_app = typer.Typer(help="List, show and check kernels.", no_args_is_help=True)
+app.add_typer(kernels_app, name="kernels")
+out_console = Console()
+
+
+@kernels_app.command("list")
+def kernels_list(kernels: KernelFiles = None) -> None:
+    """Every kernel, bank and chain: size, sum, verdict, separable rank and the file it came from.
+
+    Kernels are read from the built-in library, then your config folder's kernels.toml, then the
+    files in $CONVCLI_KERNELS, then each --kernels file; later names override earlier ones.
+    """
+    from convcli.library import load_library
+    from convcli.report import kernel_table
+
+    out_console.print(kernel_table(load_library(kernels or [])))
+
+
+@kernels_app.command("show")
+def kernels_show(
+    name: Annotated[str, typer.Argument(help="A kernel name, generator call, inline matrix, .npy or .mat file.",
+                                        show_default=False)],
+    kernels: KernelFiles = None,
+) -> None:
+    """A kernel's matrix (anchor underlined), its verdict and separable rank; a bank's or chain's parts."""
+    from convcli.library import load_library, resolve_kernels
+    from convcli.report import entry_view
+
+    library = load_library(kernels or [])
+    entries = [library[name]] if name in library else resolve_kernels([name], library)
+    for entry in entries:
+        out_console.print(entry_view(entry))
+
+
+@kernels_app.command("check")
+def kernels_check(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The TOML kernel file to check.",
+                                         show_default=False)],
+) -> None:
+    """Validate a kernel file and report every problem in it at once (exit code 2 if there is any)."""
+    from convcli.library import check_file
+    from convcli.report import kernel_table
+
+    entries, problems = check_file(file)
+    if problems:
+        print_errors(problems)
+        raise typer.Exit(2)
+    out_console.print(kernel_table(entries, title=f"{file}: {len(entries.entries)} entries, no problems"))

@@ -1,31 +1,62 @@
-"""Kernels as validated data, the TOML kernel library, and the ``-k`` forms that name a kernel.
+"""Kernels as validated data: a :class:`Kernel`, a :class:`Bank` of them, a :class:`Chain` of them.
 
-Built-in kernels (``kernels.toml``), user TOML files, inline matrices and ``.npy`` files all end in
-the same :class:`Kernel` constructor, so every kernel is checked by one piece of code and every error
-names where the kernel came from.
+Every kernel, whether built in, from a user's TOML file, inline, generated or loaded from ``.npy``,
+goes through the :class:`Kernel` constructor, so one piece of code checks them all and every error
+names where the kernel came from. Where kernels come from is :mod:`convcli.library`.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
 from convcli.errors import KernelError
 from convcli.mapping import MAPS
+from convcli.stacks import COMBINES
 
 #: Largest kernel side accepted; a bigger one is almost always a mistake (a whole image as kernel).
 MAX_KERNEL_SIDE = 1025
 #: Kernel names end up in file names, so they are kept to letters, digits, ``_`` and ``-``.
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-#: The keys a ``[kernels.NAME]`` table may hold.
-TOML_KEYS = ("description", "weights", "row", "col", "scale", "divisor", "normalize", "bias", "map", "flip")
 BUILTIN_SOURCE = "built-in"
+
+
+def check_name(name: object, source: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise KernelError(f"{source}: kernel name {name!r} must start with a letter or _ and hold only "
+                          "letters, digits, _ and -")
+    return name
+
+
+def as_matrix(values: object, where: str) -> np.ndarray:
+    """Check that ``values`` is a non-empty, rectangular, finite, numeric 2-D matrix; return float64."""
+    if isinstance(values, np.ndarray):
+        array = values
+    else:
+        rows = values if isinstance(values, (list, tuple)) else None
+        if not rows or not all(isinstance(row, (list, tuple)) for row in rows):
+            raise KernelError(f"{where}: must be a non-empty list of rows, e.g. [[0, 1], [1, 0]]")
+        for number, row in enumerate(rows, start=1):
+            if not row:
+                raise KernelError(f"{where}: row {number} is empty")
+            if len(row) != len(rows[0]):
+                raise KernelError(f"{where}: row {number} has {len(row)} values, row 1 has {len(rows[0])}")
+            for value in row:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise KernelError(f"{where}: row {number} holds {value!r}, which is not a number")
+        array = np.array(rows, dtype=np.float64)
+    if array.dtype.kind not in "biuf":
+        raise KernelError(f"{where}: must hold numbers, got dtype {array.dtype}")
+    if array.ndim != 2 or 0 in array.shape:
+        raise KernelError(f"{where}: must be a non-empty 2-D matrix, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise KernelError(f"{where}: holds NaN or infinite values")
+    if max(array.shape) > MAX_KERNEL_SIDE:
+        raise KernelError(f"{where}: {array.shape[0]}x{array.shape[1]} is larger than the limit of "
+                          f"{MAX_KERNEL_SIDE} on a side")
+    return np.array(array, dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,7 +65,8 @@ class Kernel:
 
     The weights are stored as a read-only float64 array; ``bias`` is added after the sum (in the
     engine's [0, 1] units), ``flip`` asks for true convolution and ``map`` is the preferred output
-    mapping. ``source`` says where the kernel was defined and is part of every error message.
+    mapping. ``source`` says where the kernel was defined and starts every error message; ``note``
+    says how it was made when that is worth reporting (a folded chain).
     """
 
     name: str
@@ -44,15 +76,12 @@ class Kernel:
     flip: bool = False
     map: str | None = None
     source: str = BUILTIN_SOURCE
+    note: str = ""
     _sum: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
-            raise KernelError(
-                f"{self.source}: kernel name {self.name!r} must start with a letter or _ and hold only "
-                "letters, digits, _ and -"
-            )
-        weights = _as_matrix(self.weights, self._where("weights"))
+        check_name(self.name, self.source)
+        weights = as_matrix(self.weights, self._where("weights"))
         weights.setflags(write=False)
         object.__setattr__(self, "weights", weights)
         if not isinstance(self.bias, (int, float)) or isinstance(self.bias, bool) or not np.isfinite(self.bias):
@@ -83,203 +112,139 @@ class Kernel:
         """True when the weights sum to zero (an edge or gradient detector)."""
         return abs(self._sum) <= 1e-9 * max(1.0, float(np.abs(self.weights).sum()))
 
+    @property
+    def verdict(self) -> str:
+        """``normalized`` (sums to 1), ``zero-sum``, or ``sum N``."""
+        if self.zero_sum:
+            return "zero-sum"
+        if abs(self._sum - 1.0) <= 1e-9:
+            return "normalized"
+        return f"sum {self._sum:.6g}"
 
-def _as_matrix(values: object, where: str) -> np.ndarray:
-    """Check that ``values`` is a non-empty, rectangular, finite, numeric 2-D matrix."""
-    if isinstance(values, np.ndarray):
-        array = values
-    else:
-        rows = values if isinstance(values, (list, tuple)) else None
-        if not rows or not all(isinstance(row, (list, tuple)) for row in rows):
-            raise KernelError(f"{where}: must be a non-empty list of rows, e.g. [[0, 1], [1, 0]]")
-        for number, row in enumerate(rows, start=1):
-            if not row:
-                raise KernelError(f"{where}: row {number} is empty")
-            if len(row) != len(rows[0]):
-                raise KernelError(f"{where}: row {number} has {len(row)} values, row 1 has {len(rows[0])}")
-            for value in row:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise KernelError(f"{where}: row {number} holds {value!r}, which is not a number")
-        array = np.array(rows, dtype=np.float64)
-    if array.dtype.kind not in "biuf":
-        raise KernelError(f"{where}: must hold numbers, got dtype {array.dtype}")
-    if array.ndim != 2 or 0 in array.shape:
-        raise KernelError(f"{where}: must be a non-empty 2-D matrix, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise KernelError(f"{where}: holds NaN or infinite values")
-    if max(array.shape) > MAX_KERNEL_SIDE:
-        raise KernelError(
-            f"{where}: {array.shape[0]}x{array.shape[1]} is larger than the limit of "
-            f"{MAX_KERNEL_SIDE} on a side"
-        )
-    return np.array(array, dtype=np.float64)
+    @property
+    def rank(self) -> int:
+        """The matrix rank: 1 means separable into a column times a row."""
+        singular = np.linalg.svd(self.weights, compute_uv=False)
+        return int(np.sum(singular > 1e-9 * singular[0])) if singular[0] > 0 else 0
+
+    def effective(self, flip: bool = False) -> tuple[np.ndarray, tuple[int, int]]:
+        """The correlation that applying this kernel performs: ``(weights, anchor)``.
+
+        Flipping (the kernel's own ``flip`` xor ``flip``) mirrors the weights and the anchor.
+        """
+        kh, kw = self.shape
+        anchor = ((kh - 1) // 2, (kw - 1) // 2)
+        if self.flip != flip:
+            return self.weights[::-1, ::-1], (kh - 1 - anchor[0], kw - 1 - anchor[1])
+        return self.weights, anchor
 
 
-def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+def rotations(kernel: Kernel, count: int, name: str, source: str = BUILTIN_SOURCE) -> tuple[Kernel, ...]:
+    """``kernel`` turned anticlockwise in ``count`` equal steps: 4 (90 degrees) or 8 (45, 3x3 only).
 
-
-def kernel_from_table(name: str, table: dict, source: str) -> Kernel:
-    """Build a :class:`Kernel` from one ``[kernels.NAME]`` TOML table."""
-    where = f"{source}: kernel '{name}'"
-    if not isinstance(table, dict):
-        raise KernelError(f"{where}: must be a table of keys such as weights = [[...]]")
-    for key in table:
-        if key not in TOML_KEYS:
-            raise KernelError(f"{where}: unknown key '{key}'{_did_you_mean(key, TOML_KEYS)}")
-    if "weights" in table and ("row" in table or "col" in table):
-        raise KernelError(f"{where}: give either weights or row and col, not both")
-    if "weights" in table:
-        weights = _as_matrix(table["weights"], f"{where}: weights")
-    elif "row" in table and "col" in table:
-        row = _as_matrix([table["row"]], f"{where}: row")
-        col = _as_matrix([table["col"]], f"{where}: col")
-        weights = np.outer(col, row)  # separable form: weights = outer(col, row)
-    elif "row" in table or "col" in table:
-        missing = "col" if "row" in table else "row"
-        raise KernelError(f"{where}: the separable form needs both row and col; {missing} is missing")
-    else:
-        raise KernelError(f"{where}: needs weights (or row and col)")
-
-    scaling = [key for key in ("scale", "divisor", "normalize") if key in table]
-    if len(scaling) > 1:
-        raise KernelError(f"{where}: give at most one of scale, divisor and normalize (got {', '.join(scaling)})")
-    if "scale" in table:
-        weights = weights * _number(table["scale"], f"{where}: scale")
-    elif "divisor" in table:
-        divisor = _number(table["divisor"], f"{where}: divisor")
-        if divisor == 0:
-            raise KernelError(f"{where}: divisor must not be 0")
-        weights = weights / divisor
-    elif table.get("normalize") is True:
-        total = weights.sum()
-        if abs(total) <= 1e-12 * np.abs(weights).sum():
-            raise KernelError(f"{where}: normalize = true needs a kernel whose weights do not sum to 0")
-        weights = weights / total
-    elif "normalize" in table and table["normalize"] is not False:
-        raise KernelError(f"{where}: normalize must be true or false, got {table['normalize']!r}")
-
-    description = table.get("description", "")
-    if not isinstance(description, str):
-        raise KernelError(f"{where}: description must be a string")
-    return Kernel(
-        name=name,
-        weights=weights,
-        description=description,
-        bias=table.get("bias", 0.0),
-        flip=table.get("flip", False),
-        map=table.get("map"),
-        source=source,
-    )
-
-
-def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise KernelError(f"{where}: must be a finite number, got {value!r}")
-    return float(value)
-
-
-def load_kernel_file(path: Path | str, source: str | None = None) -> dict[str, Kernel]:
-    """Read every ``[kernels.NAME]`` table of a TOML file into :class:`Kernel` values."""
-    path = Path(path)
-    source = source or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KernelError(f"{source}: no such kernel file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise KernelError(f"{source}: cannot read kernel file ({error})") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise KernelError(f"{source}: not valid TOML: {error}") from None
-    unknown = [key for key in document if key != "kernels"]
-    if unknown:
-        raise KernelError(f"{source}: unknown table '{unknown[0]}'{_did_you_mean(unknown[0], ['kernels'])}; "
-                          "kernels go in [kernels.NAME] tables")
-    tables = document.get("kernels", {})
-    return {name: kernel_from_table(name, table, source) for name, table in tables.items()}
-
-
-def builtin_kernel_file() -> Path:
-    """Where the built-in ``kernels.toml`` is: inside the installed package, or at the repository root."""
-    packaged = resources.files("convcli").joinpath("kernels.toml")
-    if packaged.is_file():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "kernels.toml"
-
-
-def load_library(extra_files: list[Path] | tuple[Path, ...] = ()) -> dict[str, Kernel]:
-    """The built-in kernels, overridden by each of ``extra_files`` in turn."""
-    library = load_kernel_file(builtin_kernel_file(), source=BUILTIN_SOURCE)
-    for path in extra_files:
-        library.update(load_kernel_file(path))
-    return library
-
-
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_INLINE = re.compile(rf"\s*{_NUMBER}(?:[\s,;]+{_NUMBER})*[\s,;]*")
-
-
-def parse_inline(spec: str, name: str = "inline") -> Kernel:
-    """Parse an inline matrix: rows split by ``;``, values by ``,`` or spaces (``"0,-1,0; -1,5,-1; 0,-1,0"``)."""
-    rows = []
-    for text in spec.strip().strip(";").split(";"):
-        values = [value for value in re.split(r"[\s,]+", text.strip()) if value]
-        try:
-            rows.append([float(value) for value in values])
-        except ValueError:
-            raise KernelError(f"inline kernel {spec!r}: {text.strip()!r} is not a list of numbers") from None
-    return Kernel(name=name, weights=rows, source=f"inline kernel {spec!r}")
-
-
-def load_npy_kernels(path: Path) -> list[Kernel]:
-    """Load a ``.npy`` kernel: a 2-D matrix, or a 3-D bank ``N x kh x kw`` (one kernel per slice)."""
-    source = str(path)
-    try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise KernelError(f"{source}: no such kernel file") from None
-    except (OSError, ValueError) as error:
-        raise KernelError(f"{source}: not a readable .npy array ({error})") from None
-    stem = re.sub(r"[^A-Za-z0-9_\-]", "_", path.stem)
-    if not NAME_PATTERN.fullmatch(stem):
-        stem = f"k_{stem}"
-    if array.ndim == 3:
-        if array.shape[0] == 0:
-            raise KernelError(f"{source}: the bank holds no kernels")
-        return [Kernel(name=f"{stem}_{index}", weights=plane, source=source) for index, plane in enumerate(array)]
-    if array.ndim != 2:
-        raise KernelError(
-            f"{source}: a .npy kernel must be 2-D (kh x kw) or 3-D (N x kh x kw), got shape {array.shape}")
-    return [Kernel(name=stem, weights=array, source=source)]
-
-
-def resolve_kernels(specs: list[str], library: dict[str, Kernel]) -> list[Kernel]:
-    """Turn every ``-k`` value into kernels: a library name, an inline matrix or a ``.npy`` file.
-
-    Kernels get distinct names (they name the output files): inline kernels are called
-    ``inline1``, ``inline2``, ... by their position among the inline ones.
+    Members are named ``{name}_{angle}``: ``kirsch_0``, ``kirsch_45``, ...; ``name`` and ``source``
+    are the bank's, for messages.
     """
-    kernels: list[Kernel] = []
-    inline_count = 0
-    for spec in specs:
-        text = spec.strip()
-        if text.lower().endswith(".npy"):
-            kernels.extend(load_npy_kernels(Path(text)))
-        elif text in library:
-            kernels.append(library[text])
-        elif _INLINE.fullmatch(text):
-            inline_count += 1
-            kernels.append(parse_inline(text, name=f"inline{inline_count}"))
-        elif re.search(r"\d", text) and re.search(r"[;,]", text):
-            parse_inline(text)  # a matrix with a typo: raises the message that points at it
-        else:
-            raise KernelError(f"unknown kernel '{text}'{_did_you_mean(text, library)}")
-    seen: set[str] = set()
-    for kernel in kernels:
-        if kernel.name in seen:
-            raise KernelError(f"kernel '{kernel.name}' is given twice")
-        seen.add(kernel.name)
-    return kernels
+    weights = kernel.weights
+    if count == 4:
+        turned = [np.rot90(weights, k) for k in range(4)]
+    elif count == 8:
+        if weights.shape != (3, 3):
+            raise KernelError(f"{source}: bank '{name}': rotations = 8 needs a 3x3 base kernel, "
+                              f"'{kernel.name}' is {weights.shape[0]}x{weights.shape[1]}")
+        ring = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0)]  # clockwise
+        turned = []
+        current = weights.copy()
+        for _ in range(8):
+            turned.append(current)
+            nxt = current.copy()
+            for i, cell in enumerate(ring):  # each value moves one place anticlockwise
+                nxt[cell] = current[ring[(i + 1) % 8]]
+            current = nxt
+    else:
+        raise KernelError(f"{source}: bank '{name}': rotations must be 4 or 8, got {count!r}")
+    step = 360 // count
+    return tuple(Kernel(name=f"{name}_{i * step}", weights=w, description=f"{kernel.name} turned {i * step} degrees",
+                        bias=kernel.bias, flip=kernel.flip, map=kernel.map, source=kernel.source)
+                 for i, w in enumerate(turned))
+
+
+@dataclass(frozen=True, eq=False)
+class Bank:
+    """Several kernels applied side by side: a stack of feature maps, optionally combined into one."""
+
+    name: str
+    kernels: tuple[Kernel, ...]
+    combine: str | None = None
+    description: str = ""
+    map: str | None = None
+    source: str = BUILTIN_SOURCE
+
+    def __post_init__(self) -> None:
+        check_name(self.name, self.source)
+        if not self.kernels:
+            raise KernelError(f"{self.source}: bank '{self.name}': kernels: holds no kernels")
+        if self.combine is not None and self.combine not in COMBINES:
+            raise KernelError(f"{self.source}: bank '{self.name}': combine: must be one of "
+                              f"{', '.join(COMBINES)}, got {self.combine!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class Chain:
+    """Kernels applied one after another, each to the result of the one before."""
+
+    name: str
+    kernels: tuple[Kernel, ...]
+    description: str = ""
+    map: str | None = None
+    source: str = BUILTIN_SOURCE
+
+    def __post_init__(self) -> None:
+        check_name(self.name, self.source)
+        if not self.kernels:
+            raise KernelError(f"{self.source}: chain '{self.name}': kernels: holds no kernels")
+
+    def fold(self, flip: bool = False) -> Kernel:
+        """The one kernel equivalent to the chain at stride 1 (exact away from the image borders).
+
+        Correlating with ``a`` and then ``b`` is correlating with their full convolution, anchored at
+        the sum of their anchors; zero rows or columns are added so that the contract's anchor rule
+        lands on that anchor. Biases carry through: ``bias = bias_a * sum(b) + bias_b``.
+        """
+        weights, anchor = self.kernels[0].effective(flip)
+        bias = self.kernels[0].bias
+        for kernel in self.kernels[1:]:
+            step, step_anchor = kernel.effective(flip)
+            weights = _full_convolve(weights, step)
+            anchor = (anchor[0] + step_anchor[0], anchor[1] + step_anchor[1])
+            bias = bias * kernel.sum + kernel.bias
+        weights = _reanchor(weights, anchor)
+        names = " → ".join(k.name for k in self.kernels)
+        return Kernel(name=self.name, weights=weights, description=self.description or names, bias=bias,
+                      map=self.map, source=self.source,
+                      note=f"chain {names} folded into one {weights.shape[0]}x{weights.shape[1]} kernel")
+
+
+def _full_convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c[m, n] = sum a[i, j] * b[m - i, n - j]``, the full 2-D convolution (small kernels only)."""
+    out = np.zeros((a.shape[0] + b.shape[0] - 1, a.shape[1] + b.shape[1] - 1))
+    for (i, j), value in np.ndenumerate(a):
+        out[i:i + b.shape[0], j:j + b.shape[1]] += value * b
+    return out
+
+
+def _reanchor(weights: np.ndarray, anchor: tuple[int, int]) -> np.ndarray:
+    """Pad with zeros until ``((kh - 1) // 2, (kw - 1) // 2)`` is the cell at ``anchor``."""
+    for axis in (0, 1):
+        position = anchor[axis]
+        while (weights.shape[axis] - 1) // 2 != position:
+            zeros = np.zeros_like(np.take(weights, [0], axis=axis))
+            if (weights.shape[axis] - 1) // 2 < position:
+                weights = np.concatenate([weights, zeros], axis=axis)
+            else:
+                weights = np.concatenate([zeros, weights], axis=axis)
+                position += 1
+    return weights
+
+
+Entry = Kernel | Bank | Chain

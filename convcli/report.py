@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -60,6 +60,9 @@ def render_run(result: RunResult, console: Console) -> None:
         if diffs:
             console.print(Text(f"verified against scipy.signal: largest difference {max(diffs):.1e}",
                                style="green"), soft_wrap=True)
+    notes = dict.fromkeys(f"{m.kernel}: {m.note}" for m in result.maps if m.note)
+    for note in notes:
+        console.print(Text(f"note: {note}", style="cyan"), soft_wrap=True)
     for m in result.maps:
         for warning in m.warnings:
             console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
@@ -87,3 +90,80 @@ def progress_bar(console: Console, total: int) -> Iterator[ProgressCallback | No
             bar.update(task, completed=done, description=source.name)
 
         yield advance
+
+
+def _kernel_cells(kernel) -> tuple[str, str, str, str]:
+    """Size, sum, verdict and rank of a kernel, as table cells."""
+    height, width = kernel.shape
+    total = "0" if kernel.zero_sum else f"{kernel.sum:.4g}"
+    return f"{height}x{width}", total, kernel.verdict, str(kernel.rank)
+
+
+def kernel_table(library, title: str | None = None) -> Table:
+    """A row per library entry: name, size, sum, verdict, separable rank and source (``kernels show`` has more)."""
+    from convcli.kernels import Bank, Chain
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title=title, title_justify="left")
+    for column in ("name", "size", "sum", "verdict", "rank", "source"):
+        table.add_column(column, justify="right" if column in ("sum", "rank") else "left",
+                         no_wrap=column != "source", overflow="fold")
+    for name, entry in library.entries.items():
+        if isinstance(entry, Bank):
+            first = entry.kernels[0]
+            cells = (f"{len(entry.kernels)} x {first.shape[0]}x{first.shape[1]}", "",
+                     f"bank: {entry.combine or 'stack'}", "")
+        elif isinstance(entry, Chain):
+            size, total, verdict, rank = _kernel_cells(entry.fold())
+            cells = (size, total, f"chain of {len(entry.kernels)}: {verdict}", rank)
+        else:
+            cells = _kernel_cells(entry)
+        table.add_row(name, *cells, entry.source)
+    return table
+
+
+def matrix_table(kernel) -> Table:
+    """The weights in a grid, negative red and positive green, with the anchor cell underlined."""
+    weights = kernel.weights
+    anchor = ((weights.shape[0] - 1) // 2, (weights.shape[1] - 1) // 2)
+    table = Table(box=box.SQUARE, show_header=False, pad_edge=True)
+    for _ in range(weights.shape[1]):
+        table.add_column(justify="right")
+    for i, row in enumerate(weights):
+        cells = []
+        for j, value in enumerate(row):
+            style = "red" if value < 0 else "green" if value > 0 else "dim"
+            if (i, j) == anchor:
+                style += " underline bold"
+            cells.append(Text(f"{value:.4g}", style=style))
+        table.add_row(*cells)
+    return table
+
+
+def entry_view(entry) -> Group:
+    """``kernels show``: what an entry is, its matrices, verdicts and ranks."""
+    from convcli.kernels import Bank, Chain
+
+    parts: list = [Text(f"{entry.name}", style="bold") + Text(f"  {entry.description}  ({entry.source})")]
+    if isinstance(entry, (Bank, Chain)):
+        kind = (f"bank of {len(entry.kernels)}, combined by {entry.combine}" if isinstance(entry, Bank)
+                and entry.combine else f"bank of {len(entry.kernels)}, one map each" if isinstance(entry, Bank)
+                else f"chain of {len(entry.kernels)}, applied in this order")
+        parts.append(Text(kind))
+        for kernel in entry.kernels:
+            parts += [Text(f"{kernel.name}: {_summary(kernel)}"), matrix_table(kernel)]
+        if isinstance(entry, Chain):
+            folded = entry.fold()
+            parts += [Text(f"folded at stride 1: {_summary(folded)}", style="bold"), matrix_table(folded)]
+    else:
+        parts += [Text(_summary(entry)), matrix_table(entry)]
+        if entry.bias or entry.flip or entry.map:
+            extras = [f"bias {entry.bias:g}"] * bool(entry.bias) + ["flip"] * entry.flip
+            extras += [f"map {entry.map}"] * bool(entry.map)
+            parts.append(Text(", ".join(extras)))
+    return Group(*parts)
+
+
+def _summary(kernel) -> str:
+    size, total, verdict, rank = _kernel_cells(kernel)
+    separable = "separable" if rank == "1" else f"rank {rank}"
+    return f"{size}, {verdict} (sum {total}), {separable}; anchor underlined"

@@ -760,7 +760,8 @@ def test_unknown_kernel_suggests_a_name():
     save("a.png", noise((H, W)))
     assert_error(run("apply", "a.png", "-k", "edgee", "-o", "out.png"), 2,
                  "unknown kernel 'edgee' (did you mean 'edge'?)")
-    assert_error(run("apply", "a.png", "-k", "xyzzy", "-o", "out.png"), 2, "unknown kernel 'xyzzy'")
+    assert_error(run("apply", "a.png", "-k", "xyzzy", "-o", "out.png"), 2,
+                 "unknown kernel 'xyzzy'; 'convcli kernels list' shows them all")
     assert not Path("out.png").exists()
 
 
@@ -900,7 +901,8 @@ def test_output_in_folder_equal_to_an_input_is_refused():
 @pytest.mark.parametrize(("text", "message"), [
     ('[kernels.wobbly]\nweights = [[1, 2, 3], [4, 5]]\n',
      "bad.toml: kernel 'wobbly': weights: row 2 has 2 values, row 1 has 3"),
-    ('[kernels.k]\nwieghts = [[1]]\n', "bad.toml: kernel 'k': unknown key 'wieghts' (did you mean 'weights'?)"),
+    ('[kernels.k]\nwieghts = [[1]]\n', "bad.toml: kernel 'k': unknown key 'wieghts' (did you mean 'weights'?)\n"
+                                      "Error: bad.toml: kernel 'k': needs weights, row and col, or generator"),
     ('[kernels.k]\nweights = [[1, "a"]]\n', "bad.toml: kernel 'k': weights: row 1 holds 'a', which is not a number"),
     ('[kernels.k]\nrow = [1, 2, 1]\n',
      "bad.toml: kernel 'k': the separable form needs both row and col; col is missing"),
@@ -909,7 +911,8 @@ def test_output_in_folder_equal_to_an_input_is_refused():
     ('[kernels.k]\nweights = [[1]]\nmap = "loud"\n',
      "bad.toml: kernel 'k': map: must be one of clip, abs, offset, minmax, global, raw, got 'loud'"),
     ('[kernel.k]\nweights = [[1]]\n',
-     "bad.toml: unknown table 'kernel' (did you mean 'kernels'?); kernels go in [kernels.NAME] tables"),
+     "bad.toml: unknown table 'kernel' (did you mean 'kernels'?); kernels go in [kernels.NAME], [banks.NAME] "
+     "or [chains.NAME] tables"),
 ])
 def test_malformed_user_toml(text, message):
     save("a.png", noise((H, W)))
