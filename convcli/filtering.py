@@ -62,14 +62,17 @@ class Filtered:
 
 
 def preferred_map(entry: Entry, policy: str, *, flip: bool = False) -> str:
-    """Resolve ``--map auto`` for a kernel, a bank (by its combine) or a chain (by its folded kernel)."""
-    if isinstance(entry, Kernel):
-        return resolve_map(policy, preferred=entry.map, zero_sum=entry.zero_sum)
+    """Resolve ``--map auto`` for a kernel, a bank (by its combine) or a chain (by its folded kernel).
+
+    A zero-sum kernel with a bias (a relief centred on mid-grey) counts as signed no longer: clip.
+    """
     if isinstance(entry, Chain):
-        return resolve_map(policy, preferred=entry.map, zero_sum=entry.fold(flip).zero_sum)
+        entry = entry.fold(flip)
+    if isinstance(entry, Kernel):
+        return resolve_map(policy, preferred=entry.map, zero_sum=entry.zero_sum and not entry.bias)
     if entry.combine == "argmax":  # kernel indices 0 .. N-1: stretch them to 0 .. 1
         return resolve_map(policy, preferred=entry.map or "minmax", zero_sum=False)
-    signed = entry.combine in ("sum", "max", None) and all(k.zero_sum for k in entry.kernels)
+    signed = entry.combine in ("sum", "max", None) and all(k.zero_sum and not k.bias for k in entry.kernels)
     return resolve_map(policy, preferred=entry.map, zero_sum=signed)
 
 

@@ -209,7 +209,8 @@ class Chain:
 
         Correlating with ``a`` and then ``b`` is correlating with their full convolution, anchored at
         the sum of their anchors; zero rows or columns are added so that the contract's anchor rule
-        lands on that anchor. Biases carry through: ``bias = bias_a * sum(b) + bias_b``.
+        lands on that anchor. Biases carry through: ``bias = bias_a * sum(b) + bias_b``. The preferred
+        map is the chain's own, else that of its last kernel.
         """
         weights, anchor = self.kernels[0].effective(flip)
         bias = self.kernels[0].bias
@@ -221,7 +222,7 @@ class Chain:
         weights = _reanchor(weights, anchor)
         names = " → ".join(k.name for k in self.kernels)
         return Kernel(name=self.name, weights=weights, description=self.description or names, bias=bias,
-                      map=self.map, source=self.source,
+                      map=self.map or self.kernels[-1].map, source=self.source,
                       note=f"chain {names} folded into one {weights.shape[0]}x{weights.shape[1]} kernel")
 
 

@@ -127,13 +127,22 @@ def kernel_from_table(name: str, table: object, source: str, problems: Problems 
         collect.add(f"{where}: must be a table of keys such as weights = [[...]]")
         table = {}
     generator = GENERATORS.get(str(table.get("generator")))
-    allowed = KERNEL_KEYS + (generator.parameters + tuple(generator.aliases or ()) if generator else ())
-    for key in table:
-        if key not in allowed:
-            collect.add(f"{where}: unknown key '{key}'{did_you_mean(key, allowed)}")
+    if generator or "generator" not in table:  # with an unknown generator, its keys cannot be judged
+        allowed = KERNEL_KEYS + (generator.parameters + tuple(generator.aliases or ()) if generator else ())
+        for key in table:
+            if key not in allowed:
+                collect.add(f"{where}: unknown key '{key}'{did_you_mean(key, allowed)}")
     kernel = None
     try:
-        weights = _scaled(_weights(table, where), table, where)
+        weights = _weights(table, where)
+    except KernelError as error:
+        collect.add(str(error))
+        weights = np.ones((1, 1))  # a stand-in, so that the other keys are still checked
+    try:
+        weights = _scaled(weights, table, where)
+    except KernelError as error:
+        collect.add(str(error))
+    try:
         description = table.get("description", "")
         if not isinstance(description, str):
             raise KernelError(f"{where}: description must be a string")
@@ -142,9 +151,10 @@ def kernel_from_table(name: str, table: object, source: str, problems: Problems 
     except KernelError as error:
         collect.add(str(error))
     if problems is None:
+        collect.messages = list(dict.fromkeys(collect.messages))
         collect.raise_any()
         return kernel
-    problems.messages.extend(collect.messages)
+    problems.messages.extend(dict.fromkeys(collect.messages))
     return None if collect.messages else kernel
 
 

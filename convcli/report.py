@@ -114,7 +114,7 @@ def kernel_table(library, title: str | None = None) -> Table:
                      f"bank: {entry.combine or 'stack'}", "")
         elif isinstance(entry, Chain):
             size, total, verdict, rank = _kernel_cells(entry.fold())
-            cells = (size, total, f"chain of {len(entry.kernels)}: {verdict}", rank)
+            cells = (size, total, f"chain: {verdict}", rank)
         else:
             cells = _kernel_cells(entry)
         table.add_row(name, *cells, entry.source)
