@@ -51,11 +51,11 @@ def box(size: int = 3) -> np.ndarray:
 
 
 def disk(radius: float = 2.0) -> np.ndarray:
-    """A flat disc of ``radius`` pixels (a lens blur), normalised to sum 1; the side is ``2 ceil(r) + 1``."""
+    """A flat disc of ``radius`` pixels (a lens blur), normalised to sum 1; the side is ``2 floor(r) + 1``."""
     size = 2 * math.ceil(radius) + 1
     y, x = _grid(size)
     inside = (x * x + y * y <= radius * radius).astype(float)
-    return inside / inside.sum()
+    return trim(inside / inside.sum())
 
 
 def laplacian_of_gaussian(sigma: float = 1.4, size: int | None = None) -> np.ndarray:
@@ -79,22 +79,28 @@ def difference_of_gaussians(sigma1: float = 1.0, sigma2: float = 1.6, size: int 
 def motion(length: float = 9.0, angle: float = 0.0) -> np.ndarray:
     """A line ``length`` pixels long through the centre, at ``angle`` degrees anticlockwise from the x axis.
 
-    Each pixel weighs how much of the line passes through it (dense samples along the line, each
-    given to its nearest pixel), normalised to sum 1: ``motion:length=9`` is a row of nine equal
-    taps. The kernel is the smallest odd-sided box around the centre that holds the line.
+    Drawn anti-aliased like MATLAB's ``fspecial("motion")``: each pixel weighs
+    ``max(0, 1 - d)``, ``d`` its distance from the segment ``±(length - 1) / 2``, normalised to sum 1.
+    ``motion:length=9`` is a row of nine equal taps. The kernel is the smallest odd-sided box around
+    the centre that holds the line.
     """
+    half = motion_half_side(length, angle)
     theta = math.radians(angle)
-    dx, dy = math.cos(theta), -math.sin(theta)  # image rows grow downwards
-    reach = max(abs(dx), abs(dy)) * length / 2
-    half = math.ceil(reach - 0.5 - 1e-9)
-    size = 2 * max(half, 0) + 1
-    samples = max(1, math.ceil(length * 32))
-    t = (np.arange(samples) + 0.5) * (length / samples) - length / 2
-    cols = np.floor(half + t * dx + 0.5).astype(int).clip(0, size - 1)
-    rows = np.floor(half + t * dy + 0.5).astype(int).clip(0, size - 1)
-    kernel = np.zeros((size, size))
-    np.add.at(kernel, (rows, cols), 1.0)
+    ux, uy = math.cos(theta), math.sin(theta)  # direction, y up
+    rows, x = np.mgrid[-half:half + 1, -half:half + 1].astype(float)
+    y = -rows  # image rows grow downwards
+    along = np.clip(x * ux + y * uy, -(length - 1) / 2, (length - 1) / 2)
+    distance = np.hypot(x - along * ux, y - along * uy)
+    kernel = np.clip(1.0 - distance, 0.0, None)
+    kernel[kernel < 1e-12] = 0.0
     return trim(kernel / kernel.sum())
+
+
+def motion_half_side(length: float, angle: float) -> int:
+    """Half the side of the box that holds a motion line (its anti-aliased edge included)."""
+    theta = math.radians(angle)
+    reach = max(abs(math.cos(theta)), abs(math.sin(theta))) * (length - 1) / 2
+    return math.floor(reach + 1 - 1e-9)  # pixels closer than 1 to the segment lie within reach + 1
 
 
 def trim(kernel: np.ndarray) -> np.ndarray:
@@ -123,8 +129,9 @@ def gabor(theta: float = 0.0, sigma: float = 2.0, wavelength: float = 6.0, gamma
     """A Gabor filter: a cosine wave of ``wavelength`` pixels across direction ``theta`` (degrees), under a
     Gaussian envelope of ``sigma`` (``gamma`` squeezes it along the stripes), made zero-mean.
 
-    ``exp(-(x'² + γ² y'²) / 2σ²) · cos(2π x' / λ + ψ)`` with ``x' = x cos θ - y sin θ``,
-    ``y' = x sin θ + y cos θ`` (``y`` up). The default size comes from ``sigma / gamma``, the longer axis.
+    ``exp(-(x'² + γ² y'²) / 2σ²) · cos(2π x' / λ + ψ)`` with ``x' = x cos θ + y sin θ``,
+    ``y' = -x sin θ + y cos θ`` (``y`` up, ``θ`` anticlockwise). The default size comes from
+    ``sigma / gamma``, the longer axis.
     """
     size = size or size_for_sigma(sigma / min(gamma, 1.0))
     rows, x = _grid(size)
@@ -147,20 +154,33 @@ class Generator:
     positive: tuple[str, ...] = ()  # parameters that must be > 0
     odd_sizes: tuple[str, ...] = ("size",)
     aliases: dict | None = None  # other spellings of a parameter (lambda -> wavelength)
+    side: Callable[[dict], float] | None = None  # the kernel's side for these parameters, checked first
+
+
+def _sigma_side(*sigmas: str, default: float, factor: Callable[[dict], float] = lambda v: 1.0):
+    """The side from ``size``, else from the largest of ``sigmas`` (with their defaults)."""
+    return lambda v: v.get("size") or size_for_sigma(max(v.get(name, default) for name in sigmas) * factor(v))
 
 
 GENERATORS: dict[str, Generator] = {
     g.name: g for g in (
-        Generator("gaussian", gaussian, ("size", "sigma"), positive=("size", "sigma")),
-        Generator("box", box, ("size",), positive=("size",)),
-        Generator("disk", disk, ("radius",), positive=("radius",), odd_sizes=()),
-        Generator("laplacian_of_gaussian", laplacian_of_gaussian, ("sigma", "size"), positive=("size", "sigma")),
+        Generator("gaussian", gaussian, ("size", "sigma"), positive=("size", "sigma"),
+                  side=_sigma_side("sigma", default=1.0)),
+        Generator("box", box, ("size",), positive=("size",), side=lambda v: v.get("size", 3)),
+        Generator("disk", disk, ("radius",), positive=("radius",), odd_sizes=(),
+                  side=lambda v: 2 * math.floor(v.get("radius", 2.0)) + 1),
+        Generator("laplacian_of_gaussian", laplacian_of_gaussian, ("sigma", "size"), positive=("size", "sigma"),
+                  side=_sigma_side("sigma", default=1.4)),
         Generator("difference_of_gaussians", difference_of_gaussians, ("sigma1", "sigma2", "size"),
-                  positive=("sigma1", "sigma2", "size")),
-        Generator("motion", motion, ("length", "angle"), positive=("length",), odd_sizes=()),
-        Generator("unsharp", unsharp, ("amount", "sigma", "size"), positive=("sigma", "size")),
+                  positive=("sigma1", "sigma2", "size"), side=lambda v: v.get("size") or size_for_sigma(
+                      max(v.get("sigma1", 1.0), v.get("sigma2", 1.6)))),
+        Generator("motion", motion, ("length", "angle"), positive=("length",), odd_sizes=(),
+                  side=lambda v: 2 * motion_half_side(v.get("length", 9.0), v.get("angle", 0.0)) + 1),
+        Generator("unsharp", unsharp, ("amount", "sigma", "size"), positive=("sigma", "size"),
+                  side=_sigma_side("sigma", default=1.0)),
         Generator("gabor", gabor, ("theta", "sigma", "wavelength", "gamma", "psi", "size"),
-                  positive=("sigma", "wavelength", "gamma", "size"), aliases={"lambda": "wavelength"}),
+                  positive=("sigma", "wavelength", "gamma", "size"), aliases={"lambda": "wavelength"},
+                  side=_sigma_side("sigma", default=2.0, factor=lambda v: 1 / min(v.get("gamma", 0.5), 1.0))),
     )
 }
 
@@ -190,11 +210,11 @@ def generate(name: str, params: dict, where: str) -> np.ndarray:
                 raise KernelError(f"{where}: {key} {int(value)} is larger than the limit of {MAX_KERNEL_SIDE}")
             value = int(value)
         values[key] = value
-    kernel = generator.function(**values)
-    if max(kernel.shape) > MAX_KERNEL_SIDE:
-        raise KernelError(f"{where}: the kernel would be {kernel.shape[0]}x{kernel.shape[1]}, larger than the "
-                          f"limit of {MAX_KERNEL_SIDE}")
-    return kernel
+    side = generator.side(values)
+    if side > MAX_KERNEL_SIDE:
+        raise KernelError(f"{where}: the kernel would be {side:.0f} pixels across, larger than the limit of "
+                          f"{MAX_KERNEL_SIDE}")
+    return generator.function(**values)
 
 
 def parse_call(spec: str) -> tuple[str, dict]:
@@ -205,6 +225,8 @@ def parse_call(spec: str) -> tuple[str, dict]:
         key, equals, text = item.partition("=")
         if not equals:
             raise KernelError(f"kernel {spec!r}: {item!r} is not key=value")
+        if key.strip() in params:
+            raise KernelError(f"kernel {spec!r}: {key.strip()} is given twice")
         try:
             params[key.strip()] = float(text)
         except ValueError:

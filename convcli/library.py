@@ -460,9 +460,11 @@ def load_mat_kernel(path: Path) -> Kernel:
     width, height = int(header[0]), int(header[1])
     scale = header[2] if len(header) > 2 else 1.0
     offset = header[3] if len(header) > 3 else 0.0
-    if len(rows) != height or any(len(row) != width for row in rows):
-        raise KernelError(f"{source}: the header says {width}x{height}, but the rows hold "
-                          f"{'x'.join(str(n) for n in sorted({len(r) for r in rows}))} values in {len(rows)} rows")
+    if len(rows) != height:
+        raise KernelError(f"{source}: the header says {height} rows, the file holds {len(rows)}")
+    for number, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise KernelError(f"{source}: row {number} has {len(row)} values, the header says {width}")
     if scale == 0:
         raise KernelError(f"{source}: scale must not be 0")
     return Kernel(name=_safe_stem(path), weights=np.array(rows) / scale, bias=offset / 255.0, source=source)

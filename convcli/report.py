@@ -109,9 +109,10 @@ def kernel_table(library, title: str | None = None) -> Table:
                          no_wrap=column != "source", overflow="fold")
     for name, entry in library.entries.items():
         if isinstance(entry, Bank):
-            first = entry.kernels[0]
-            cells = (f"{len(entry.kernels)} x {first.shape[0]}x{first.shape[1]}", "",
-                     f"bank: {entry.combine or 'stack'}", "")
+            shapes = {k.shape for k in entry.kernels}
+            size = f"{len(entry.kernels)} x {'x'.join(map(str, next(iter(shapes))))}" if len(shapes) == 1 \
+                else f"{len(entry.kernels)} kernels"
+            cells = (size, "", f"bank: {entry.combine or 'stack'}", "")
         elif isinstance(entry, Chain):
             size, total, verdict, rank = _kernel_cells(entry.fold())
             cells = (size, total, f"chain: {verdict}", rank)
@@ -143,7 +144,8 @@ def entry_view(entry) -> Group:
     """``kernels show``: what an entry is, its matrices, verdicts and ranks."""
     from convcli.kernels import Bank, Chain
 
-    parts: list = [Text(f"{entry.name}", style="bold") + Text(f"  {entry.description}  ({entry.source})")]
+    about = f"  {entry.description}" if entry.description else ""
+    parts: list = [Text(f"{entry.name}", style="bold") + Text(f"{about}  ({entry.source})")]
     if isinstance(entry, (Bank, Chain)):
         kind = (f"bank of {len(entry.kernels)}, combined by {entry.combine}" if isinstance(entry, Bank)
                 and entry.combine else f"bank of {len(entry.kernels)}, one map each" if isinstance(entry, Bank)
@@ -164,6 +166,6 @@ def entry_view(entry) -> Group:
 
 
 def _summary(kernel) -> str:
-    size, total, verdict, rank = _kernel_cells(kernel)
+    size, _, verdict, rank = _kernel_cells(kernel)
     separable = "separable" if rank == "1" else f"rank {rank}"
-    return f"{size}, {verdict} (sum {total}), {separable}; anchor underlined"
+    return f"{size}, {verdict}, {separable}; anchor underlined"

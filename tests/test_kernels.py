@@ -12,9 +12,10 @@ from scipy import signal
 from convcli import conv2d
 from convcli.errors import KernelError
 from convcli.kernels import Bank, Chain, Kernel, rotations
-from convcli.library import builtin_kernel_file, load_library
+from convcli.library import Library, builtin_kernel_file, load_kernel_file
 
-LIBRARY = load_library()
+# The built-in file alone: collected at import time, before any fixture could hide a user's own file.
+LIBRARY = Library(load_kernel_file(builtin_kernel_file()))
 KERNELS = {name: e for name, e in LIBRARY.entries.items() if isinstance(e, Kernel)}
 
 
@@ -39,7 +40,7 @@ def test_at_least_thirty_kernels_with_the_required_names():
 def test_every_entry_has_a_description_and_every_kernel_a_source_comment():
     for entry in LIBRARY.entries.values():
         assert entry.description, entry.name
-        assert entry.source == "built-in"
+        assert entry.source == str(builtin_kernel_file())
     # Each [kernels.NAME] table carries a comment naming where the kernel comes from.
     text = builtin_kernel_file().read_text()
     for block in re.split(r"\n(?=\[)", text):

@@ -221,7 +221,7 @@ def test_mat_files(tmp_path):
     bad.write_text("3 2\n1 2 3\n4 5\n")
     with pytest.raises(KernelError) as error:
         load_mat_kernel(bad)
-    assert str(error.value) == f"{bad}: the header says 3x2, but the rows hold 2x3 values in 2 rows"
+    assert str(error.value) == f"{bad}: row 2 has 2 values, the header says 3"
 
 
 @pytest.mark.parametrize("spec, rows", [
