@@ -1,12 +1,12 @@
 """Applying kernels to image files: planning the outputs, running them, and measuring each stage.
 
 This is the library behind ``convcli apply``. It never prints: :func:`run` returns a
-:class:`RunResult` holding every timing, warning and failure, and the CLI renders it.
+:class:`~convcli.results.RunResult` holding every timing, warning and failure, and the CLI renders it.
+The work is cut per input (:func:`process_source`), so that inputs can be processed independently.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import string
 import time
@@ -16,28 +16,35 @@ from pathlib import Path
 
 import numpy as np
 
+from convcli.colormaps import COLORMAPS, apply_colormap, overlay
 from convcli.engine import conv2d, resolve_boundary, resolve_method, resolve_padding
-from convcli.errors import ConvcliError, OutputError, ParameterError
-from convcli.filtering import Engine, filter_picture, preferred_map
+from convcli.errors import ConvcliError, ParameterError
+from convcli.filtering import Engine, Filtered, filter_picture, preferred_map
 from convcli.imageio import (
     FLOAT_FORMATS,
+    STACK_FORMATS,
     WRITE_FORMATS,
     Picture,
-    atomic_write,
     load_image,
     output_format,
     save_image,
+    save_stack,
+    to_gray,
 )
-from convcli.kernels import Entry, Kernel
-from convcli.mapping import check_map, map_values, value_range
+from convcli.kernels import Bank, Entry, Kernel
+from convcli.mapping import apply_map, check_map, value_range
+from convcli.results import CLIP_WARNING, Failure, MapResult, RunResult, make_folder
+from convcli.stacks import COMBINES
 
 DEFAULT_NAME = "{stem}_{kernel}.{ext}"
 NAME_FIELDS = ("stem", "kernel", "ext")
+#: The ``{kernel}`` of a --stack file's name.
+STACK_NAME = "stack"
 
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    """How every kernel of a run is applied; validated on creation."""
+    """How every kernel of a run is applied and written; validated on creation."""
 
     stride: int = 1
     padding: str | int = "same"
@@ -50,6 +57,11 @@ class ApplyOptions:
     map: str = "auto"
     verify: bool = False
     name: str = DEFAULT_NAME
+    colormap: str | None = None
+    overlay: bool = False
+    quality: int = 95
+    stack: bool = False
+    combine: str | None = None
 
     def __post_init__(self) -> None:
         # conv2d checks stride, dilation and cval itself; resolving here gives canonical names early.
@@ -68,6 +80,16 @@ class ApplyOptions:
                 f"name template {self.name!r} may use only {{stem}}, {{kernel}} and {{ext}}"
                 + (f"; got {{{unknown[0]}}}" if unknown else "")
             )
+        if self.colormap is not None and self.colormap not in COLORMAPS:
+            raise ParameterError(f"colormap must be one of {', '.join(COLORMAPS)}; got {self.colormap!r}")
+        if self.map == "raw" and (self.colormap or self.overlay):
+            raise ParameterError("--map raw keeps floats; --colormap and --overlay need pixels (another --map)")
+        if isinstance(self.quality, bool) or not isinstance(self.quality, int) or not 1 <= self.quality <= 100:
+            raise ParameterError(f"quality must be an integer from 1 to 100; got {self.quality!r}")
+        if self.combine is not None and self.combine not in COMBINES:
+            raise ParameterError(f"combine must be one of {', '.join(COMBINES)}; got {self.combine!r}")
+        if self.combine and self.stack:
+            raise ParameterError("--stack keeps every map and --combine reduces them to one: choose one")
 
     def engine(self) -> Engine:
         """A fresh :class:`~convcli.filtering.Engine` with these settings (it records verify results)."""
@@ -77,102 +99,21 @@ class ApplyOptions:
 
 @dataclass(frozen=True)
 class Target:
-    """One output: ``entry`` (a kernel, a combined bank or a chain) applied to ``source``, written to ``output``."""
+    """One output file: ``entries`` applied to ``source`` (several only for a --stack file)."""
 
     source: Path
-    entry: Entry
+    entries: tuple[Entry, ...]
     output: Path
-    map: str
-
-
-@dataclass
-class MapResult:
-    """What happened for one target, with its stage timings in milliseconds."""
-
-    source: Path
-    kernel: str
-    output: Path
-    input_size: tuple[int, int, int]  # height, width, channels (alpha included)
-    output_size: tuple[int, int]
-    map: str
-    method: str
-    convention: str
-    boundary: str
-    padding: str | int
-    stride: int
-    dilation: int
-    load_ms: float
-    convolve_ms: float
-    map_ms: float
-    save_ms: float
-    max_diff: float | None = None
-    verify_ms: float | None = None
-    note: str = ""
-    warnings: list[str] = field(default_factory=list)
+    maps: tuple[str, ...]  # the map policy of each entry, ``auto`` resolved
 
     @property
-    def megapixels_per_second(self) -> float:
-        """Input megapixels filtered per second of convolution."""
-        pixels = self.input_size[0] * self.input_size[1]
-        return pixels / 1e6 / max(self.convolve_ms / 1e3, 1e-9)
-
-    def to_dict(self) -> dict:
-        data = {key: getattr(self, key) for key in self.__dataclass_fields__}
-        data.update(source=str(self.source), output=str(self.output),
-                    megapixels_per_second=round(self.megapixels_per_second, 3))
-        for key in ("load_ms", "convolve_ms", "map_ms", "save_ms"):
-            data[key] = round(data[key], 3)
-        return data
+    def name(self) -> str:
+        return "+".join(entry.name for entry in self.entries)
 
 
-@dataclass(frozen=True)
-class Failure:
-    """An input (or one of its outputs) that could not be done, and why."""
-
-    source: Path
-    message: str
-    kernel: str | None = None
-
-
-@dataclass
-class RunResult:
-    """Everything a run did: the maps written, the failures, the total wall time."""
-
-    maps: list[MapResult]
-    failures: list[Failure]
-    total_ms: float
-    global_range: tuple[float, float] | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """The contract's exit code: 0 when everything was written, 1 when anything failed."""
-        return 1 if self.failures else 0
-
-    def to_dict(self) -> dict:
-        return {
-            "version": 1,
-            "total_ms": round(self.total_ms, 3),
-            "outputs": [result.to_dict() for result in self.maps],
-            "failures": [{"source": str(f.source), "kernel": f.kernel, "message": f.message}
-                         for f in self.failures],
-            "global_range": list(self.global_range) if self.global_range else None,
-        }
-
-    def write_json(self, path: Path) -> None:
-        """Write :meth:`to_dict` as JSON to ``path`` (atomically, creating its folder)."""
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        _make_folder(path.parent)
-        atomic_write(path, lambda handle: handle.write(text.encode()))
-
-
-def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"{folder}: cannot create the folder ({error.strerror})") from None
-
-
-def _default_ext(source: Path, policy: str) -> str:
+def _default_ext(source: Path, policy: str, stack: bool) -> str:
+    if stack:
+        return "npz"
     if policy == "raw":
         return "npy"
     suffix = source.suffix.lower()
@@ -190,35 +131,42 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def plan(sources: list[Path], kernels: list[Entry], output: Path | str,
-         options: ApplyOptions) -> list[Target]:
-    """Decide every output file: ``output`` is one file for one input and one kernel, else a folder.
+def plan(sources: list[Path], entries: list[Entry], output: Path | str, options: ApplyOptions) -> list[Target]:
+    """Decide every output file: ``output`` is one file for a single output, else a folder.
 
     ``output`` names a file when it has an extension and is not an existing folder; several outputs
-    go into the folder ``output``, named by ``options.name``. No output may be one of the inputs,
-    and no two outputs may share a name.
+    go into the folder ``output``, named by ``options.name``. With ``options.combine`` the kernels
+    become one bank reduced to one map; with ``options.stack`` each input's maps share one file.
+    No output may be one of the inputs, and no two outputs may share a name.
     """
     output = Path(output)
-    count = len(sources) * len(kernels)
+    if options.combine:
+        entries = [Bank(options.combine, tuple(entries), combine=options.combine,
+                        description=f"{options.combine} of {', '.join(e.name for e in entries)}")]
+    groups = [tuple(entries)] if options.stack else [(entry,) for entry in entries]
+    count = len(sources) * len(groups)
     single_file = bool(output.suffix) and not output.is_dir()
     if single_file and count > 1:
         raise ParameterError(
             f"-o {output} names one file, but this run writes {count} outputs "
-            f"({_count(len(sources), 'input')} x {_count(len(kernels), 'kernel')}); give a folder"
+            f"({_count(len(sources), 'input')} x {_count(len(groups), 'kernel')}); give a folder"
         )
     targets = []
     for source in sources:
-        for kernel in kernels:
-            policy = preferred_map(kernel, options.map, flip=options.flip)
+        for group in groups:
+            policies = tuple(preferred_map(entry, options.map, flip=options.flip) for entry in group)
             if single_file:
                 path = output
             else:
+                kernel = STACK_NAME if options.stack else group[0].name
                 path = output / options.name.format(
-                    stem=source.stem, kernel=kernel.name, ext=_default_ext(source, policy))
+                    stem=source.stem, kernel=kernel, ext=_default_ext(source, policies[0], options.stack))
             fmt = output_format(path)
-            if policy == "raw" and fmt not in FLOAT_FORMATS:
+            if options.stack and fmt not in STACK_FORMATS:
+                raise ParameterError(f"--stack writes one file per input: use .npz, .npy or .tif, not {path.suffix}")
+            if "raw" in policies and fmt not in FLOAT_FORMATS:
                 raise ParameterError(f"--map raw keeps floats: write .npy, .npz or .tif, not {path.suffix}")
-            targets.append(Target(source, kernel, path, policy))
+            targets.append(Target(source, group, path, policies))
 
     seen: dict[Path, Target] = {}
     for target in targets:
@@ -226,7 +174,7 @@ def plan(sources: list[Path], kernels: list[Entry], output: Path | str,
         if key in seen:
             other = seen[key]
             raise ParameterError(
-                f"{other.source} [{other.entry.name}] and {target.source} [{target.entry.name}] would both "
+                f"{other.source} [{other.name}] and {target.source} [{target.name}] would both "
                 f"write {target.output}; use --name to tell them apart"
             )
         seen[key] = target
@@ -239,6 +187,43 @@ def plan(sources: list[Path], kernels: list[Entry], output: Path | str,
 Progress = Callable[[int, int, Path], None]
 
 
+@dataclass
+class SourceResult:
+    """What processing one input gave: its outputs, failures and montage tiles."""
+
+    maps: list[MapResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    tiles: list = field(default_factory=list)  # (label, PIL image) for --montage
+
+
+def _load(source: Path, options: ApplyOptions) -> tuple[Picture, float]:
+    started = time.perf_counter()
+    picture = load_image(source, gray=options.gray)
+    return picture, (time.perf_counter() - started) * 1e3
+
+
+def find_global_range(targets: list[Target], options: ApplyOptions) -> tuple[float, float]:
+    """First pass of ``--map global``: the min..max over every map of the run (failures are left to
+    the second pass to report)."""
+    low, high = np.inf, -np.inf
+    for source, group in _by_source(targets).items():
+        try:
+            picture, _ = _load(source, options)
+        except ConvcliError:
+            continue
+        for target in group:
+            for entry, policy in zip(target.entries, target.maps):
+                if policy != "global":
+                    continue
+                try:
+                    color = filter_picture(picture, entry, options.engine(), flip=options.flip).color
+                except ConvcliError:
+                    continue
+                lo, hi = value_range(color)
+                low, high = min(low, lo), max(high, hi)
+    return (float(low), float(high)) if low <= high else (0.0, 0.0)
+
+
 def _by_source(targets: list[Target]) -> dict[Path, list[Target]]:
     groups: dict[Path, list[Target]] = {}
     for target in targets:
@@ -246,82 +231,137 @@ def _by_source(targets: list[Target]) -> dict[Path, list[Target]]:
     return groups
 
 
-def _load(source: Path, options: ApplyOptions, failures: list[Failure]) -> tuple[Picture | None, float]:
-    started = time.perf_counter()
-    try:
-        picture = load_image(source, gray=options.gray)
-    except ConvcliError as error:
-        failures.append(Failure(source, str(error)))
-        return None, 0.0
-    return picture, (time.perf_counter() - started) * 1e3
-
-
-def _find_global_range(groups, options: ApplyOptions) -> tuple[float, float]:
-    """First pass of ``--map global``: the min..max over every map of the run."""
-    low, high = np.inf, -np.inf
-    for source, targets in groups.items():
-        picture, _ = _load(source, options, [])
-        for target in targets if picture is not None else ():
-            if target.map != "global":
-                continue
-            try:
-                color = filter_picture(picture, target.entry, options.engine(), flip=options.flip).color
-            except ConvcliError:
-                continue  # the second pass reports it
-            lo, hi = value_range(color)
-            low, high = min(low, lo), max(high, hi)
-    return (float(low), float(high)) if low <= high else (0.0, 0.0)
-
-
-def run(targets: list[Target], options: ApplyOptions, progress: Progress | None = None) -> RunResult:
+def run(targets: list[Target], options: ApplyOptions, progress: Progress | None = None,
+        montage: Path | None = None) -> RunResult:
     """Load each input once, apply each of its kernels, map and write every output.
 
     A failing input or output is recorded in :attr:`RunResult.failures` and the run goes on.
-    ``progress(done, total, source)`` is called after each input.
+    ``progress(done, total, source)`` is called after each input; ``montage`` writes one picture of
+    every input beside its maps.
     """
     started = time.perf_counter()
     groups = _by_source(targets)
-    global_range = _find_global_range(groups, options) if any(t.map == "global" for t in targets) else None
-    maps: list[MapResult] = []
-    failures: list[Failure] = []
+    global_range = find_global_range(targets, options) if any("global" in t.maps for t in targets) else None
+    result = RunResult([], [], 0.0, global_range)
+    rows = []
     for done, (source, group) in enumerate(groups.items(), start=1):
-        picture, load_ms = _load(source, options, failures)
-        for target in group if picture is not None else ():
-            try:
-                maps.append(_apply_one(picture, target, options, load_ms, global_range))
-            except ConvcliError as error:
-                failures.append(Failure(source, str(error), target.entry.name))
+        outcome = process_source(source, group, options, global_range, tiles=montage is not None)
+        result.maps += outcome.maps
+        result.failures += outcome.failures
+        if outcome.tiles:
+            rows.append(outcome.tiles)
         if progress:
             progress(done, len(groups), source)
-    return RunResult(maps, failures, (time.perf_counter() - started) * 1e3, global_range)
+    if montage is not None and rows:
+        write_montage(montage, rows, result)
+    result.total_ms = (time.perf_counter() - started) * 1e3
+    return result
 
 
-def _apply_one(picture: Picture, target: Target, options: ApplyOptions, load_ms: float,
-               global_range: tuple[float, float] | None) -> MapResult:
-    entry = target.entry
+def write_montage(path: Path, rows: list, result: RunResult) -> None:
+    """Lay the tiles out and write them; a failure to write is recorded like any other."""
+    from convcli.montage import build_montage
+
+    try:
+        make_folder(path.parent)
+        sheet = np.asarray(build_montage(rows), dtype=np.float32) / 255
+        save_image(path, sheet)
+        result.montage = path
+    except ConvcliError as error:
+        result.failures.append(Failure(path, str(error), "montage"))
+
+
+def process_source(source: Path, targets: list[Target], options: ApplyOptions,
+                   global_range: tuple[float, float] | None = None, tiles: bool = False) -> SourceResult:
+    """Load ``source`` once and write each of its ``targets``; never raises a :class:`ConvcliError`."""
+    outcome = SourceResult()
+    try:
+        picture, load_ms = _load(source, options)
+    except ConvcliError as error:
+        outcome.failures.append(Failure(source, str(error)))
+        return outcome
+    if tiles:
+        from convcli.montage import thumbnail
+
+        outcome.tiles.append((source.name, thumbnail(picture.color, picture.alpha)))
+    for target in targets:
+        try:
+            result, pixels = _write_target(picture, target, options, load_ms, global_range)
+        except ConvcliError as error:
+            outcome.failures.append(Failure(source, str(error), target.name))
+            continue
+        outcome.maps.append(result)
+        if tiles:
+            from convcli.montage import thumbnail
+
+            outcome.tiles += [(name, thumbnail(values, alpha)) for name, values, alpha in pixels]
+    return outcome
+
+
+def _render(picture: Picture, filtered: Filtered, policy: str, options: ApplyOptions,
+            global_range: tuple[float, float] | None):
+    """Map a float result to pixels: the map policy, then the colour map and the overlay."""
+    mapped = apply_map(filtered.color, policy, global_range=global_range)
+    values = mapped.values
+    if options.colormap or options.overlay:
+        strength = to_gray(values) if values.ndim == 3 else values
+        values = apply_colormap(strength, options.colormap or "inferno")
+        if options.overlay:
+            if strength.shape != picture.color.shape[:2]:
+                raise ParameterError(
+                    f"--overlay needs a map the size of its input ({picture.width}x{picture.height}); this one is "
+                    f"{strength.shape[1]}x{strength.shape[0]}: use stride 1 and padding same")
+            values = overlay(picture.color, strength, values)
+    return mapped, values
+
+
+def _write_target(picture: Picture, target: Target, options: ApplyOptions, load_ms: float,
+                  global_range: tuple[float, float] | None) -> tuple[MapResult, list]:
     engine = options.engine()
     t0 = time.perf_counter()
-    filtered = filter_picture(picture, entry, engine, flip=options.flip)
+    results = [filter_picture(picture, entry, engine, flip=options.flip) for entry in target.entries]
     t1 = time.perf_counter()
-    mapped = map_values(filtered.color, target.map, global_range=global_range)
+    layers, low, high, count = [], 0, 0, 0
+    for entry, policy, filtered in zip(target.entries, target.maps, results):
+        mapped, values = _render(picture, filtered, policy, options, global_range)
+        layers.append((entry.name, values, filtered.alpha))
+        low, high, count = low + mapped.clipped_low, high + mapped.clipped_high, count + mapped.values.size
     t2 = time.perf_counter()
-    dpi = None
-    if picture.dpi:
-        # Keep the physical size: a stride shrinks the pixel grid, so the density shrinks with it.
-        dpi = (picture.dpi[0] * mapped.shape[1] / picture.width, picture.dpi[1] * mapped.shape[0] / picture.height)
-    _make_folder(target.output.parent)
-    warnings = save_image(target.output, mapped, filtered.alpha, bit_depth=picture.bit_depth,
-                          raw=target.map == "raw", name=entry.name, icc_profile=picture.icc_profile, dpi=dpi)
+    make_folder(target.output.parent)
+    raw = "raw" in target.maps
+    depth = 8 if (options.colormap or options.overlay) else picture.bit_depth
+    first_values = layers[0][1]
+    if options.stack:
+        warnings = save_stack(target.output, layers, bit_depth=depth, raw=raw)
+    else:
+        dpi = None
+        if picture.dpi:
+            # Keep the physical size: a stride shrinks the pixel grid, so the density shrinks with it.
+            dpi = (picture.dpi[0] * first_values.shape[1] / picture.width,
+                   picture.dpi[1] * first_values.shape[0] / picture.height)
+        name, values, alpha = layers[0]
+        icc = picture.icc_profile if not (options.colormap or options.overlay) else None
+        warnings = save_image(target.output, values, alpha, bit_depth=depth, raw=raw, name=name,
+                              icc_profile=icc, dpi=dpi, quality=options.quality)
     t3 = time.perf_counter()
-    first = entry if isinstance(entry, Kernel) else entry.kernels[0]
-    return MapResult(
-        source=target.source, kernel=entry.name, output=target.output,
+    if count and (low + high) / count > CLIP_WARNING:
+        warnings.append(f"{target.output.name}: {100 * (low + high) / count:.1f}% of the values were clipped "
+                        f"({100 * low / count:.1f}% low, {100 * high / count:.1f}% high); "
+                        "--map minmax or offset keeps them")
+    first = target.entries[0]
+    kernel = first if isinstance(first, Kernel) else first.kernels[0]
+    while not isinstance(kernel, Kernel):  # a combined bank of banks or chains
+        kernel = kernel.kernels[0]
+    result = MapResult(
+        source=target.source, kernel=target.name, output=target.output,
         input_size=(picture.height, picture.width, picture.channels + (picture.alpha is not None)),
-        output_size=tuple(mapped.shape[:2]), map=target.map,
-        method=resolve_method(options.method, first.shape),
-        convention="convolution" if options.flip != first.flip else "correlation",
+        output_size=tuple(first_values.shape[:2]), map="+".join(dict.fromkeys(target.maps)),
+        method=resolve_method(options.method, kernel.shape),
+        convention="convolution" if options.flip != kernel.flip else "correlation",
         boundary=options.boundary, padding=options.padding, stride=options.stride,
         dilation=options.dilation, load_ms=load_ms, convolve_ms=(t1 - t0) * 1e3 - engine.verify_ms,
-        map_ms=(t2 - t1) * 1e3, save_ms=(t3 - t2) * 1e3, max_diff=engine.max_diff,
-        verify_ms=engine.verify_ms if options.verify else None, note=filtered.note, warnings=warnings,
+        map_ms=(t2 - t1) * 1e3, save_ms=(t3 - t2) * 1e3, values=count, clipped_low=low, clipped_high=high,
+        max_diff=engine.max_diff, verify_ms=engine.verify_ms if options.verify else None,
+        note="; ".join(filter(None, (r.note for r in results))), warnings=warnings,
     )
+    return result, layers

@@ -13,14 +13,18 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from convcli import __version__
+from convcli.colormaps import COLORMAPS
 from convcli.engine import METHODS
 from convcli.errors import ConvcliError
 from convcli.mapping import MAPS
+from convcli.stacks import COMBINES
 
 err_console = Console(stderr=True)
 
 MapPolicy = Enum("MapPolicy", {name: name for name in MAPS}, type=str)
 Method = Enum("Method", {name: name for name in METHODS}, type=str)
+Colormap = Enum("Colormap", {name: name for name in COLORMAPS}, type=str)
+Combine = Enum("Combine", {name: name for name in COMBINES}, type=str)
 
 
 def print_errors(messages: list[str]) -> None:
@@ -118,7 +122,27 @@ Verify = Annotated[bool, typer.Option(
                      "an error above tolerance.")]
 ReportJson = Annotated[Path | None, typer.Option(
     "--report-json", dir_okay=False, show_default=False, rich_help_panel=OUTPUT,
-    help="Also write the timing report as JSON to this file.")]
+    help="Also write the report as JSON to this file (layout: convcli/report_schema.json).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+ColormapOption = Annotated[Colormap | None, typer.Option(
+    "--colormap", rich_help_panel=OUTPUT, show_default=False,
+    help="Colour one-channel maps (colour maps by their luminance): sequential viridis, inferno, gray; "
+         "diverging coolwarm (use it with --map offset, so that 0 is white).")]
+Overlay = Annotated[bool, typer.Option(
+    "--overlay", rich_help_panel=OUTPUT,
+    help="Blend each map over its input, coloured by --colormap (default inferno), strongest where the map is.")]
+Quality = Annotated[int, typer.Option("--quality", rich_help_panel=OUTPUT, help="JPEG and WebP quality, 1-100.")]
+Stack = Annotated[bool, typer.Option(
+    "--stack", rich_help_panel=OUTPUT,
+    help="Write all of an input's maps into one file: .npz (one array per kernel), .npy (N x H x W[x C]) "
+         "or a multi-page .tif.")]
+CombineOption = Annotated[Combine | None, typer.Option(
+    "--combine", rich_help_panel=OUTPUT, show_default=False,
+    help="Reduce all the kernels' maps to one: magnitude (root of the sum of squares), max, sum, or argmax "
+         "(index of the strongest kernel).")]
+Montage = Annotated[Path | None, typer.Option(
+    "--montage", dir_okay=False, rich_help_panel=OUTPUT, show_default=False,
+    help="Also write one picture with each input beside its maps, labelled with the kernel names.")]
 
 
 @app.command()
@@ -141,8 +165,15 @@ def apply(
     gray: Gray = False,
     mapping: Map = MapPolicy.auto,
     name: Name = "{stem}_{kernel}.{ext}",
+    colormap: ColormapOption = None,
+    overlay: Overlay = False,
+    stack: Stack = False,
+    combine: CombineOption = None,
+    quality: Quality = 95,
+    montage: Montage = None,
     verify: Verify = False,
     report_json: ReportJson = None,
+    quiet: Quiet = False,
 ) -> None:
     """Apply kernels to images and write one feature map per input and kernel.
 
@@ -161,12 +192,14 @@ def apply(
     from convcli.report import progress_bar, render_run
 
     options = ApplyOptions(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation,
-                           flip=flip, method=method.value, gray=gray, map=mapping.value, verify=verify, name=name)
+                           flip=flip, method=method.value, gray=gray, map=mapping.value, verify=verify, name=name,
+                           colormap=colormap and colormap.value, overlay=overlay, quality=quality, stack=stack,
+                           combine=combine and combine.value)
     chosen = resolve_kernels(kernel, load_library(kernels or []))
     targets = plan(expand_inputs(inputs), chosen, output, options)
-    with progress_bar(err_console, len({t.source for t in targets})) as advance:
-        result = run(targets, options, progress=advance)
-    render_run(result, err_console)
+    with progress_bar(err_console, len({t.source for t in targets}), enabled=not quiet) as advance:
+        result = run(targets, options, progress=advance, montage=montage)
+    render_run(result, err_console, quiet=quiet)
     if report_json is not None:
         result.write_json(report_json)
     raise typer.Exit(result.exit_code)

@@ -69,11 +69,18 @@ def preferred_map(entry: Entry, policy: str, *, flip: bool = False) -> str:
     if isinstance(entry, Chain):
         entry = entry.fold(flip)
     if isinstance(entry, Kernel):
-        return resolve_map(policy, preferred=entry.map, zero_sum=entry.zero_sum and not entry.bias)
+        return resolve_map(policy, preferred=entry.map, zero_sum=_signed(entry, flip))
     if entry.combine == "argmax":  # kernel indices 0 .. N-1: stretch them to 0 .. 1
         return resolve_map(policy, preferred=entry.map or "minmax", zero_sum=False)
-    signed = entry.combine in ("sum", "max", None) and all(k.zero_sum and not k.bias for k in entry.kernels)
+    signed = entry.combine in ("sum", "max", None) and all(_signed(member, flip) for member in entry.kernels)
     return resolve_map(policy, preferred=entry.map, zero_sum=signed)
+
+
+def _signed(entry: Entry, flip: bool) -> bool:
+    """Whether an entry's results are signed around zero (a zero-sum kernel without a bias)."""
+    if isinstance(entry, Chain):
+        entry = entry.fold(flip)
+    return isinstance(entry, Kernel) and entry.zero_sum and not entry.bias
 
 
 def _apply_kernel(color: np.ndarray, alpha: np.ndarray | None, kernel: Kernel, engine: Engine,
@@ -105,7 +112,8 @@ def filter_picture(picture: Picture, entry: Entry, engine: Engine, *, flip: bool
             color, alpha = _apply_kernel(color, alpha, kernel, engine, flip)
         names = " → ".join(k.name for k in entry.kernels)
         return Filtered(color, alpha, note=f"chain {names} applied step by step (stride {engine.kwargs['stride']})")
-    maps = [_apply_kernel(picture.color, picture.alpha, kernel, engine, flip) for kernel in entry.kernels]
+    maps = [filter_picture(picture, member, engine, flip=flip) for member in entry.kernels]
     how = entry.combine or "sum"
-    return Filtered(combine([m[0] for m in maps], how), maps[0][1],
-                    note=f"bank of {len(maps)} kernels combined by {how}")
+    notes = [m.note for m in maps if m.note and not m.note.startswith("bank of")]
+    return Filtered(combine([m.color for m in maps], how), maps[0].alpha,
+                    note="; ".join([f"bank of {len(maps)} kernels combined by {how}", *notes]))

@@ -8,6 +8,7 @@ so that the filter can treat it properly (see :mod:`convcli.alpha`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -169,7 +170,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     except OSError as error:
         raise OutputError(f"{path}: cannot write ({error.strerror})") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(fd, "w+b") as handle:  # read too: multi-page TIFF writers seek back
             write(handle)
         os.chmod(temporary, 0o666 & ~_default_umask())
         os.replace(temporary, path)
@@ -251,3 +252,60 @@ def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = N
 
     atomic_write(path, write)
     return warnings
+
+
+#: Formats that hold a whole stack of maps in one file.
+STACK_FORMATS = {"NPZ", "NPY", "TIFF"}
+
+
+def save_stack(path: Path | str, layers: list[tuple[str, np.ndarray, np.ndarray | None]], *, bit_depth: int = 8,
+               raw: bool = False) -> list[str]:
+    """Write several maps of the same input to one file; return any warnings.
+
+    ``layers`` are ``(name, values, alpha)``. ``.npz`` holds one array per name; ``.npy`` one array
+    ``N x H x W[x C]`` in layer order (alpha, when there is one, as the last channel, as in
+    :func:`save_image`); ``.tif`` one page per layer, 8- or 16-bit (float32 with ``raw``), whose
+    names are listed, as JSON, in the first page's ImageDescription tag.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    if fmt not in STACK_FORMATS:
+        raise ParameterError(f"--stack writes one file per input: use .npz, .npy or .tif, not {path.suffix}")
+    arrays = {name: np.asarray(color if alpha is None else np.dstack([color, alpha]), dtype=np.float32)
+              for name, color, alpha in layers}
+    if fmt == "NPZ":
+        atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+        return []
+    shapes = {array.shape for array in arrays.values()}
+    if len(shapes) > 1:
+        raise OutputError(f"{path}: the maps have different shapes ({', '.join(map(str, sorted(shapes)))}); "
+                          "write the stack as .npz")
+    if fmt == "NPY":
+        stack = np.stack(list(arrays.values()))
+        atomic_write(path, lambda handle: np.save(handle, stack, allow_pickle=False))
+        return []
+    warnings: list[str] = []
+    pages = []
+    for _, color, alpha in layers:
+        if raw:
+            if color.ndim != 2 or alpha is not None:
+                raise OutputError(f"{path}: a float TIFF page holds one channel; use --gray or write .npz")
+            pages.append(Image.fromarray(np.asarray(color, dtype=np.float32)))
+        elif color.ndim == 2 and bit_depth > 8 and alpha is None:
+            pages.append(Image.fromarray(_quantise(color, 16)))
+        else:
+            pages.append(Image.fromarray(_quantise(color if alpha is None else np.dstack([color, alpha]), 8)))
+    description = json.dumps({"convcli": "stack", "kernels": [name for name, _, _ in layers]})
+
+    def write(handle: BinaryIO) -> None:
+        pages[0].save(handle, format="TIFF", save_all=True, append_images=pages[1:], description=description,
+                      compression="tiff_deflate")
+
+    atomic_write(path, write)
+    return warnings
+
+
+def stack_names(path: Path | str) -> list[str]:
+    """The layer names of a stack TIFF written by :func:`save_stack`."""
+    with Image.open(path) as image:
+        return json.loads(image.tag_v2.get(270, "{}")).get("kernels", [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from convcli.errors import ParameterError
@@ -44,19 +46,63 @@ def value_range(values: np.ndarray) -> tuple[float, float]:
     return float(finite.min()), float(finite.max())
 
 
-def stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Map ``low..high`` linearly onto ``0..1`` (clipped); a flat range maps to 0."""
+@dataclass(frozen=True)
+class Mapped:
+    """A map turned into [0, 1] values, with how many values had to be clipped at either end."""
+
+    values: np.ndarray
+    clipped_low: int = 0
+    clipped_high: int = 0
+
+    @property
+    def clipped_fraction(self) -> float:
+        return (self.clipped_low + self.clipped_high) / max(self.values.size, 1)
+
+
+def apply_map(values: np.ndarray, policy: str, *, global_range: tuple[float, float] | None = None) -> Mapped:
+    """Turn a float map into values in ``[0, 1]`` by ``policy`` (``raw`` returns it unchanged).
+
+    ``minmax`` stretches the map's own range (all channels together, so colours keep their balance);
+    ``global`` stretches ``global_range``, the range shared by every map of a run. The counts say how
+    many values fell below 0 or above 1 before clipping (NaN counts as neither).
+
+    Examples
+    --------
+    >>> m = apply_map(np.array([-0.5, 0.0, 0.25, 1.5]), "clip")
+    >>> m.values.tolist(), m.clipped_low, m.clipped_high
+    ([0.0, 0.0, 0.25, 1.0], 1, 1)
+    """
+    policy = check_map(policy)
+    if policy == "raw":
+        return Mapped(values)
+    if policy == "clip":
+        scaled = values
+    elif policy == "abs":
+        scaled = np.abs(values)
+    elif policy == "offset":
+        scaled = values + 0.5
+    elif policy == "minmax":
+        scaled = _stretch(values, *value_range(values))
+    elif policy == "global":
+        if global_range is None:
+            raise ParameterError("map 'global' needs the range shared by the whole run")
+        scaled = _stretch(values, *global_range)
+    else:
+        raise ParameterError(f"map {policy!r} needs a kernel to resolve it")
+    low, high = int(np.count_nonzero(scaled < 0)), int(np.count_nonzero(scaled > 1))
+    return Mapped(np.clip(scaled, 0.0, 1.0), low, high)
+
+
+def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map ``low..high`` linearly onto ``0..1``; a flat range maps to 0."""
     if high <= low:
         return np.zeros_like(values)
-    return np.clip((values - low) / (high - low), 0.0, 1.0)
+    return (values - low) / (high - low)
 
 
 def map_values(values: np.ndarray, policy: str, *,
                global_range: tuple[float, float] | None = None) -> np.ndarray:
-    """Turn a float map into values in ``[0, 1]`` by ``policy`` (``raw`` returns it unchanged).
-
-    ``minmax`` stretches the map's own range (all channels together, so colours keep their balance);
-    ``global`` stretches ``global_range``, the range shared by every map of a run.
+    """:func:`apply_map`'s values alone.
 
     Examples
     --------
@@ -66,19 +112,4 @@ def map_values(values: np.ndarray, policy: str, *,
     >>> map_values(v, "offset").tolist(), map_values(v, "minmax").tolist()
     ([0.0, 0.5, 0.75, 1.0], [0.0, 0.25, 0.375, 1.0])
     """
-    policy = check_map(policy)
-    if policy == "raw":
-        return values
-    if policy == "clip":
-        return np.clip(values, 0.0, 1.0)
-    if policy == "abs":
-        return np.clip(np.abs(values), 0.0, 1.0)
-    if policy == "offset":
-        return np.clip(values + 0.5, 0.0, 1.0)
-    if policy == "minmax":
-        return stretch(values, *value_range(values))
-    if policy == "global":
-        if global_range is None:
-            raise ParameterError("map 'global' needs the range shared by the whole run")
-        return stretch(values, *global_range)
-    raise ParameterError(f"map {policy!r} needs a kernel to resolve it")
+    return apply_map(values, policy, global_range=global_range).values

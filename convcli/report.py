@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from convcli.apply import Progress as ProgressCallback
-from convcli.apply import RunResult
+from convcli.results import RunResult
 
 
 def _varying(result: RunResult, key: str) -> bool:
@@ -32,12 +32,13 @@ def settings_line(result: RunResult) -> str:
 def timing_table(result: RunResult) -> Table:
     """A row per output: size, stage times in ms, throughput; method and map when they vary."""
     extra = [key for key in ("method", "map") if _varying(result, key)]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", caption="times in ms",
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold",
+                  caption="times in ms; clipped: % of values below 0 / above 1 before clipping",
                   caption_justify="left")
     table.add_column("input", overflow="fold", min_width=10)
     table.add_column("kernel", overflow="fold", min_width=6)
     table.add_column("size", no_wrap=True)
-    for name in ("load", "conv", "map", "save", "MP/s"):
+    for name in ("load", "conv", "map", "save", "MP/s", "clipped"):
         table.add_column(name, justify="right", no_wrap=True)
     for key in extra:
         table.add_column(key, no_wrap=True)
@@ -45,14 +46,24 @@ def timing_table(result: RunResult) -> Table:
         height, width, channels = m.input_size
         row = [m.source.name, m.kernel, f"{width}x{height}x{channels}",
                f"{m.load_ms:.1f}", f"{m.convolve_ms:.1f}", f"{m.map_ms:.1f}", f"{m.save_ms:.1f}",
-               f"{m.megapixels_per_second:.1f}"]
+               f"{m.megapixels_per_second:.1f}", _clipped(m)]
         row += [getattr(m, key) for key in extra]
         table.add_row(*row)
     return table
 
 
-def render_run(result: RunResult, console: Console) -> None:
-    """Print the timing table, warnings, failures and a one-line summary."""
+def _clipped(m) -> str:
+    """The percentage of values clipped, low and high, or a dash when nothing was."""
+    low, high = m.clipped_percent
+    return "-" if not (m.clipped_low or m.clipped_high) else f"{low:.1f}/{high:.1f}%"
+
+
+def render_run(result: RunResult, console: Console, quiet: bool = False) -> None:
+    """Print the timing table, notes, warnings, failures and a one-line summary; with ``quiet``, only
+    the failures."""
+    if quiet:
+        _render_failures(result, console)
+        return
     if result.maps:
         console.print(timing_table(result))
         console.print(Text(settings_line(result), style="dim"))
@@ -66,20 +77,26 @@ def render_run(result: RunResult, console: Console) -> None:
     for m in result.maps:
         for warning in m.warnings:
             console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
-    for failure in result.failures:
-        # A load failure's message names the file already; a kernel's failure says which one.
-        line = f"{failure.source} [{failure.kernel}]: {failure.message}" if failure.kernel else failure.message
-        console.print(Text(f"failed: {line}", style="red"), soft_wrap=True)
+    _render_failures(result, console)
+    if result.montage:
+        console.print(Text(f"montage: {result.montage}"), soft_wrap=True)
     folders = sorted({str(m.output.parent) for m in result.maps})
     where = f" to {folders[0]}" if len(folders) == 1 else ""
     summary = f"{len(result.maps)} written{where}, {len(result.failures)} failed, in {result.total_ms:.0f} ms"
     console.print(Text(summary, style="bold"), soft_wrap=True)
 
 
+def _render_failures(result: RunResult, console: Console) -> None:
+    for failure in result.failures:
+        # A load failure's message names the file already; a kernel's failure says which one.
+        line = f"{failure.source} [{failure.kernel}]: {failure.message}" if failure.kernel else failure.message
+        console.print(Text(f"failed: {line}", style="red"), soft_wrap=True)
+
+
 @contextlib.contextmanager
-def progress_bar(console: Console, total: int) -> Iterator[ProgressCallback | None]:
+def progress_bar(console: Console, total: int, enabled: bool = True) -> Iterator[ProgressCallback | None]:
     """A progress callback drawing a bar when the console is a terminal and there is more than one input."""
-    if total < 2 or not console.is_terminal:
+    if total < 2 or not console.is_terminal or not enabled:
         yield None
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

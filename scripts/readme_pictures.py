@@ -2,8 +2,9 @@
 
     python scripts/readme_pictures.py
 
-Runs ``convcli apply`` (in-process, through the CLI) on the sample images with the headline kernels
-and lays the results out in a labelled grid: docs/tour.png.
+- docs/gallery.png: the samples through edge, blur, sharpen, emboss and the Sobel bank, written by
+  ``convcli apply --montage``;
+- docs/mapping.png: one Sobel x map shown through each output mapping and two colour maps.
 """
 
 from __future__ import annotations
@@ -11,56 +12,50 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from typer.testing import CliRunner
 
 from convcli.cli import app
+from convcli.montage import build_montage
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ("shapes.png", "zoneplate.png", "sprite.png")
-KERNELS = ("edge", "blur", "sharpen", "emboss")
-CELL = 160
+DOCS = ROOT / "docs"
+SAMPLES = [ROOT / "samples" / name for name in ("shapes.png", "zoneplate.png", "sprite.png")]
 
 
-def cell(path: Path) -> Image.Image:
-    """The image scaled into a CELL x CELL tile over a checkerboard (so transparency shows)."""
-    image = Image.open(path).convert("RGBA")
-    image.thumbnail((CELL, CELL))
-    board = Image.new("RGBA", (CELL, CELL), (255, 255, 255, 255))
-    draw = ImageDraw.Draw(board)
-    for y in range(0, CELL, 10):
-        for x in range(0, CELL, 10):
-            if (x + y) // 10 % 2:
-                draw.rectangle([x, y, x + 9, y + 9], fill=(220, 220, 220, 255))
-    board.alpha_composite(image, ((CELL - image.width) // 2, (CELL - image.height) // 2))
-    return board
+def convcli(*args: str) -> None:
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    if result.exit_code != 0:
+        raise SystemExit(result.output)
+
+
+def gallery(out: Path) -> None:
+    convcli("apply", *SAMPLES, "-k", "edge", "-k", "blur", "-k", "sharpen", "-k", "emboss", "-k", "sobel",
+            "-o", out / "gallery", "--montage", DOCS / "gallery.png", "--quiet")
+
+
+def mapping(out: Path) -> None:
+    shapes = ROOT / "samples" / "shapes.png"
+    tiles = [("input", Image.open(shapes).convert("RGB"))]
+    for label, extra in [("clip", ["--map", "clip"]), ("abs", ["--map", "abs"]), ("offset", ["--map", "offset"]),
+                         ("minmax", ["--map", "minmax"]),
+                         ("offset + coolwarm", ["--map", "offset", "--colormap", "coolwarm"]),
+                         ("abs + overlay", ["--map", "abs", "--overlay"])]:
+        target = out / f"{label.replace(' + ', '_')}.png"
+        convcli("apply", shapes, "-k", "sobel_x", "--gray", "-o", target, "--quiet", *extra)
+        tiles.append((label, Image.open(target).convert("RGB")))
+    for _, tile in tiles:
+        tile.thumbnail((200, 200))
+    build_montage([tiles[:4], tiles[4:]]).save(DOCS / "mapping.png", optimize=True)
 
 
 def main() -> None:
+    DOCS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder)
-        args = ["apply", *(str(ROOT / "samples" / name) for name in SAMPLES), "-o", str(out)]
-        for kernel in KERNELS:
-            args += ["-k", kernel]
-        result = CliRunner().invoke(app, args)
-        if result.exit_code != 0:
-            raise SystemExit(result.output)
-        label_height = 22
-        columns = ("input", *KERNELS)
-        grid = Image.new("RGB", (CELL * len(columns), label_height + CELL * len(SAMPLES)), "white")
-        draw = ImageDraw.Draw(grid)
-        font = ImageFont.load_default(size=16)
-        for col, title in enumerate(columns):
-            draw.text((col * CELL + 6, 3), title, fill="black", font=font)
-        for row, name in enumerate(SAMPLES):
-            stem = Path(name).stem
-            paths = [ROOT / "samples" / name] + [out / f"{stem}_{kernel}.png" for kernel in KERNELS]
-            for col, path in enumerate(paths):
-                grid.paste(cell(path).convert("RGB"), (col * CELL, label_height + row * CELL))
-        target = ROOT / "docs" / "tour.png"
-        target.parent.mkdir(exist_ok=True)
-        grid.save(target, optimize=True)
-        print(f"wrote {target.relative_to(ROOT)}")
+        gallery(Path(folder))
+        mapping(Path(folder))
+    for name in ("gallery.png", "mapping.png"):
+        print(f"wrote docs/{name}")
 
 
 if __name__ == "__main__":
