@@ -234,3 +234,22 @@ def test_json_report_validates_against_its_schema():
     jsonschema.validate(json.loads(Path("s.json").read_text()), report_schema())
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**report, "version": 2}, report_schema())
+
+
+def test_icc_profile_and_dpi_are_kept_and_dpi_follows_the_stride():
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb = np.random.default_rng(4).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save("c.png", icc_profile=profile, dpi=(300, 300))
+    assert invoke("apply", "c.png", "-k", "sharpen", "-o", "same.png").exit_code == 0
+    with Image.open("same.png") as out:
+        assert out.info.get("icc_profile") == profile
+        assert out.info["dpi"] == pytest.approx((300, 300), abs=0.5)
+    assert invoke("apply", "c.png", "-k", "sharpen", "-o", "half.tif", "--stride", "2").exit_code == 0
+    with Image.open("half.tif") as out:
+        assert out.info.get("icc_profile") == profile
+        assert out.info["dpi"] == pytest.approx((150, 150), abs=0.5)  # half the pixels over the same inches
+    assert invoke("apply", "c.png", "-k", "sharpen", "-o", "gray.png", "--gray").exit_code == 0
+    with Image.open("gray.png") as out:
+        assert "icc_profile" not in out.info  # an RGB profile does not describe a gray image
