@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import string
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from convcli.engine import conv2d, resolve_boundary, resolve_method, resolve_pad
 from convcli.errors import ConvcliError, ParameterError
 from convcli.filtering import Engine, Filtered, filter_picture, preferred_map
 from convcli.imageio import (
+    DEFAULT_MAX_PIXELS,
     FLOAT_FORMATS,
     STACK_FORMATS,
     WRITE_FORMATS,
@@ -31,6 +31,7 @@ from convcli.imageio import (
     save_stack,
     to_gray,
 )
+from convcli.inputs import InputImage
 from convcli.kernels import Bank, Entry, Kernel
 from convcli.mapping import apply_map, check_map, value_range
 from convcli.results import CLIP_WARNING, Failure, MapResult, RunResult, make_folder
@@ -62,6 +63,7 @@ class ApplyOptions:
     quality: int = 95
     stack: bool = False
     combine: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         # conv2d checks stride, dilation and cval itself; resolving here gives canonical names early.
@@ -88,6 +90,8 @@ class ApplyOptions:
             raise ParameterError(f"quality must be an integer from 1 to 100; got {self.quality!r}")
         if self.combine is not None and self.combine not in COMBINES:
             raise ParameterError(f"combine must be one of {', '.join(COMBINES)}; got {self.combine!r}")
+        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise ParameterError(f"max-pixels must be a whole number >= 1; got {self.max_pixels!r}")
         if self.combine and self.stack:
             raise ParameterError("--stack keeps every map and --combine reduces them to one: choose one")
 
@@ -131,14 +135,19 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def plan(sources: list[Path], entries: list[Entry], output: Path | str, options: ApplyOptions) -> list[Target]:
+def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | str,
+         options: ApplyOptions) -> list[Target]:
     """Decide every output file: ``output`` is one file for a single output, else a folder.
 
     ``output`` names a file when it has an extension and is not an existing folder; several outputs
-    go into the folder ``output``, named by ``options.name``. With ``options.combine`` the kernels
-    become one bank reduced to one map; with ``options.stack`` each input's maps share one file.
-    No output may be one of the inputs, and no two outputs may share a name.
+    go into the folder ``output``, named by ``options.name``, in sub-folders mirroring where each input
+    was found (:class:`~convcli.inputs.InputImage`). With ``options.combine`` the kernels become one
+    bank reduced to one map; with ``options.stack`` each input's maps share one file. No output may
+    be one of the inputs, and no two outputs may share a name.
     """
+    images = [item if isinstance(item, InputImage) else InputImage(Path(item), Path(Path(item).name))
+              for item in inputs]
+    sources = [image.path for image in images]
     output = Path(output)
     if options.combine:
         entries = [Bank(options.combine, tuple(entries), combine=options.combine,
@@ -152,14 +161,15 @@ def plan(sources: list[Path], entries: list[Entry], output: Path | str, options:
             f"({_count(len(sources), 'input')} x {_count(len(groups), 'kernel')}); give a folder"
         )
     targets = []
-    for source in sources:
+    for image in images:
+        source = image.path
         for group in groups:
             policies = tuple(preferred_map(entry, options.map, flip=options.flip) for entry in group)
             if single_file:
                 path = output
             else:
                 kernel = STACK_NAME if options.stack else group[0].name
-                path = output / options.name.format(
+                path = output / image.relative.parent / options.name.format(
                     stem=source.stem, kernel=kernel, ext=_default_ext(source, policies[0], options.stack))
             fmt = output_format(path)
             if options.stack and fmt not in STACK_FORMATS:
@@ -184,9 +194,6 @@ def plan(sources: list[Path], entries: list[Entry], output: Path | str, options:
     return targets
 
 
-Progress = Callable[[int, int, Path], None]
-
-
 @dataclass
 class SourceResult:
     """What processing one input gave: its outputs, failures and montage tiles."""
@@ -198,7 +205,7 @@ class SourceResult:
 
 def _load(source: Path, options: ApplyOptions) -> tuple[Picture, float]:
     started = time.perf_counter()
-    picture = load_image(source, gray=options.gray)
+    picture = load_image(source, gray=options.gray, max_pixels=options.max_pixels)
     return picture, (time.perf_counter() - started) * 1e3
 
 
@@ -229,33 +236,6 @@ def _by_source(targets: list[Target]) -> dict[Path, list[Target]]:
     for target in targets:
         groups.setdefault(target.source, []).append(target)
     return groups
-
-
-def run(targets: list[Target], options: ApplyOptions, progress: Progress | None = None,
-        montage: Path | None = None) -> RunResult:
-    """Load each input once, apply each of its kernels, map and write every output.
-
-    A failing input or output is recorded in :attr:`RunResult.failures` and the run goes on.
-    ``progress(done, total, source)`` is called after each input; ``montage`` writes one picture of
-    every input beside its maps.
-    """
-    started = time.perf_counter()
-    groups = _by_source(targets)
-    global_range = find_global_range(targets, options) if any("global" in t.maps for t in targets) else None
-    result = RunResult([], [], 0.0, global_range)
-    rows = []
-    for done, (source, group) in enumerate(groups.items(), start=1):
-        outcome = process_source(source, group, options, global_range, tiles=montage is not None)
-        result.maps += outcome.maps
-        result.failures += outcome.failures
-        if outcome.tiles:
-            rows.append(outcome.tiles)
-        if progress:
-            progress(done, len(groups), source)
-    if montage is not None and rows:
-        write_montage(montage, rows, result)
-    result.total_ms = (time.perf_counter() - started) * 1e3
-    return result
 
 
 def write_montage(path: Path, rows: list, result: RunResult) -> None:

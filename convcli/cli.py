@@ -20,11 +20,13 @@ from convcli.mapping import MAPS
 from convcli.stacks import COMBINES
 
 err_console = Console(stderr=True)
+out_console = Console()
 
 MapPolicy = Enum("MapPolicy", {name: name for name in MAPS}, type=str)
 Method = Enum("Method", {name: name for name in METHODS}, type=str)
 Colormap = Enum("Colormap", {name: name for name in COLORMAPS}, type=str)
 Combine = Enum("Combine", {name: name for name in COMBINES}, type=str)
+Executor = Enum("Executor", {name: name for name in ("local", "dask")}, type=str)
 
 
 def print_errors(messages: list[str]) -> None:
@@ -140,6 +142,30 @@ CombineOption = Annotated[Combine | None, typer.Option(
     "--combine", rich_help_panel=OUTPUT, show_default=False,
     help="Reduce all the kernels' maps to one: magnitude (root of the sum of squares), max, sum, or argmax "
          "(index of the strongest kernel).")]
+BATCH = "Batch"
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", rich_help_panel=BATCH,
+                                         help="Look for images in sub-folders too; the output mirrors the tree.")]
+Workers = Annotated[int | None, typer.Option(
+    "--workers", "-j", rich_help_panel=BATCH, show_default=False,
+    help="Processes working in parallel (default: one per CPU).")]
+ExecutorOption = Annotated[Executor, typer.Option(
+    "--executor", rich_help_panel=BATCH,
+    help="local (this machine) or dask (a Dask cluster: pip install 'convcli[dask]'; inputs and outputs "
+         "must be on a path every worker sees).")]
+Scheduler = Annotated[str | None, typer.Option(
+    "--scheduler", rich_help_panel=BATCH, show_default=False,
+    help="The Dask scheduler's address, e.g. tcp://10.0.0.5:8786.")]
+SkipExisting = Annotated[bool, typer.Option(
+    "--skip-existing", rich_help_panel=BATCH, help="Leave outputs that exist alone: resumes a stopped run.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", "-n", rich_help_panel=BATCH,
+                                      help="List what would be written, and write nothing.")]
+ManifestOption = Annotated[Path | None, typer.Option(
+    "--manifest", dir_okay=False, rich_help_panel=BATCH, show_default=False,
+    help="Write a JSON manifest: per input its outputs, status, error, timings, and the fingerprint of the "
+         "kernels and options.")]
+MaxPixels = Annotated[int, typer.Option(
+    "--max-pixels", rich_help_panel=BATCH,
+    help="Refuse images with more pixels than this, from their header, before decoding (decompression bombs).")]
 Montage = Annotated[Path | None, typer.Option(
     "--montage", dir_okay=False, rich_help_panel=OUTPUT, show_default=False,
     help="Also write one picture with each input beside its maps, labelled with the kernel names.")]
@@ -171,6 +197,14 @@ def apply(
     combine: CombineOption = None,
     quality: Quality = 95,
     montage: Montage = None,
+    recursive: Recursive = False,
+    workers: Workers = None,
+    executor: ExecutorOption = Executor.local,
+    scheduler: Scheduler = None,
+    skip_existing: SkipExisting = False,
+    dry_run: DryRun = False,
+    manifest: ManifestOption = None,
+    max_pixels: MaxPixels = 178_956_970,
     verify: Verify = False,
     report_json: ReportJson = None,
     quiet: Quiet = False,
@@ -184,30 +218,45 @@ def apply(
     kernels OpenCV and scipy.ndimage anchor one cell further, and PyTorch centres an even dilated
     kernel between taps.
 
-    Exit codes: 0 everything written, 1 some inputs failed (the rest are written), 2 bad usage.
+    Folders are read for image files (`--recursive`: with their sub-folders) and the output folder
+    mirrors the input tree; other files are passed over and counted. Outputs are written to a
+    temporary name and renamed, so an interrupted run leaves no partial file.
+
+    Exit codes: 0 everything written, 1 some inputs failed (the rest are written), 2 bad usage,
+    130 interrupted (Ctrl-C).
     """
-    from convcli.apply import ApplyOptions, plan, run
+    from convcli.apply import ApplyOptions, plan
+    from convcli.batch import BatchOptions, default_workers, run, write_manifest
     from convcli.inputs import expand_inputs
     from convcli.library import load_library, resolve_kernels
-    from convcli.report import progress_bar, render_run
+    from convcli.report import plan_table, progress_bar, render_run
 
     options = ApplyOptions(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation,
                            flip=flip, method=method.value, gray=gray, map=mapping.value, verify=verify, name=name,
                            colormap=colormap and colormap.value, overlay=overlay, quality=quality, stack=stack,
-                           combine=combine and combine.value)
+                           combine=combine and combine.value, max_pixels=max_pixels)
+    batch = BatchOptions(workers=default_workers() if workers is None else workers, executor=executor.value,
+                         scheduler=scheduler, skip_existing=skip_existing, montage=montage)
     chosen = resolve_kernels(kernel, load_library(kernels or []))
-    targets = plan(expand_inputs(inputs), chosen, output, options)
-    with progress_bar(err_console, len({t.source for t in targets}), enabled=not quiet) as advance:
-        result = run(targets, options, progress=advance, montage=montage)
+    found = expand_inputs(inputs, recursive=recursive)
+    targets = plan(found.images, chosen, output, options)
+    if dry_run:
+        out_console.print(plan_table(targets))
+        out_console.print(f"{len(targets)} outputs from {len(found.images)} inputs; {len(found.skipped)} "
+                          "non-image files passed over; nothing written")
+        return
+    with progress_bar(err_console, len(found.images), enabled=not quiet) as advance:
+        result = run(targets, options, batch, progress=advance, not_images=found.skipped)
     render_run(result, err_console, quiet=quiet)
     if report_json is not None:
         result.write_json(report_json)
+    if manifest is not None:
+        write_manifest(manifest, result, targets, options)
     raise typer.Exit(result.exit_code)
 
 
 kernels_app = typer.Typer(help="List, show and check kernels.", no_args_is_help=True)
 app.add_typer(kernels_app, name="kernels")
-out_console = Console()
 
 
 @kernels_app.command("list")

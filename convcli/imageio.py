@@ -91,9 +91,20 @@ def to_gray(color: np.ndarray) -> np.ndarray:
     return (color @ LUMA).astype(np.float32)
 
 
-def _open(path: Path) -> Image.Image:
+#: The default --max-pixels: Pillow's own decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS).
+DEFAULT_MAX_PIXELS = 178_956_970
+
+
+def _open(path: Path, max_pixels: int) -> Image.Image:
+    limit = Image.MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as opened:
+        # Pillow's own check would refuse before ours with a limit of its choosing: ours decides.
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(path) as opened:  # reads the header only
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise InputError(f"{path}: refused: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
+                                 f"--max-pixels limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?)")
             image = ImageOps.exif_transpose(opened)
             image.load()
             return image
@@ -105,21 +116,22 @@ def _open(path: Path) -> Image.Image:
         raise InputError(f"{path}: permission denied") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
-    except Image.DecompressionBombError as error:
-        raise InputError(f"{path}: refused as a decompression bomb ({error})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise InputError(f"{path}: corrupt or truncated image ({error})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
-def load_image(path: Path | str, *, gray: bool = False) -> Picture:
+def load_image(path: Path | str, *, gray: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Read ``path`` with Pillow, apply its EXIF orientation and return a :class:`Picture`.
 
     Palette images become RGB (RGBA when they have a transparent colour), CMYK and other colour
     spaces become RGB, ``1`` becomes gray; 16-bit (``I;16``, ``I``) and float (``F``) grayscale keep
-    their precision. With ``gray=True`` colour is reduced to luminance and alpha is kept.
+    their precision. With ``gray=True`` colour is reduced to luminance and alpha is kept. An image of
+    more than ``max_pixels`` is refused from its header, before anything is decoded.
     """
     path = Path(path)
-    image = _open(path)
+    image = _open(path, max_pixels)
     mode = image.mode
     icc = image.info.get("icc_profile")
     dpi = image.info.get("dpi")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 from rich import box
@@ -11,7 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from convcli.apply import Progress as ProgressCallback
+from convcli.batch import BatchProgress
+from convcli.batch import Progress as ProgressCallback
 from convcli.results import RunResult
 
 
@@ -82,7 +84,15 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
         console.print(Text(f"montage: {result.montage}"), soft_wrap=True)
     folders = sorted({str(m.output.parent) for m in result.maps})
     where = f" to {folders[0]}" if len(folders) == 1 else ""
-    summary = f"{len(result.maps)} written{where}, {len(result.failures)} failed, in {result.total_ms:.0f} ms"
+    summary = f"{len(result.maps)} written{where}, {len(result.failures)} failed"
+    if result.existing:
+        summary += f", {len(result.existing)} skipped (they exist)"
+    if result.not_images:
+        summary += f", {len(result.not_images)} non-image file{'s' * (len(result.not_images) != 1)} passed over"
+    summary += f", in {result.total_ms:.0f} ms"
+    if result.interrupted:
+        console.print(Text(f"interrupted: {len(result.pending)} input{'s' * (len(result.pending) != 1)} not "
+                           "processed; partial files removed", style="yellow"), soft_wrap=True)
     console.print(Text(summary, style="bold"), soft_wrap=True)
 
 
@@ -95,18 +105,35 @@ def _render_failures(result: RunResult, console: Console) -> None:
 
 @contextlib.contextmanager
 def progress_bar(console: Console, total: int, enabled: bool = True) -> Iterator[ProgressCallback | None]:
-    """A progress callback drawing a bar when the console is a terminal and there is more than one input."""
+    """A progress callback drawing a bar (files done and failed, images/s, ETA) when the console is a
+    terminal and there is more than one input."""
     if total < 2 or not console.is_terminal or not enabled:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("[red]{task.fields[failed]} failed"), TextColumn("{task.fields[rate]} images/s"),
+               TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("filtering", total=total)
+        task = bar.add_task("filtering", total=total, failed=0, rate="-")
+        started = time.perf_counter()
 
-        def advance(done: int, total: int, source) -> None:
-            bar.update(task, completed=done, description=source.name)
+        def advance(state: BatchProgress) -> None:
+            rate = state.done / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=state.done, failed=state.failed, rate=f"{rate:.1f}",
+                       description=state.source.name if state.source else "filtering")
 
         yield advance
+
+
+def plan_table(targets) -> Table:
+    """``--dry-run``: what would be written, input by input."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="would write",
+                  title_justify="left")
+    for column in ("input", "kernel", "output", "map"):
+        table.add_column(column, overflow="fold")
+    for target in targets:
+        table.add_row(str(target.source), target.name, str(target.output), "+".join(dict.fromkeys(target.maps)))
+    return table
 
 
 def _kernel_cells(kernel) -> tuple[str, str, str, str]:

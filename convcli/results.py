@@ -91,11 +91,16 @@ class RunResult:
     total_ms: float
     global_range: tuple[float, float] | None = None
     montage: Path | None = None
+    existing: list[Path] = field(default_factory=list)  # outputs left alone by --skip-existing
+    not_images: list[Path] = field(default_factory=list)  # files in the input folders that are not images
+    pending: list[Path] = field(default_factory=list)  # inputs not processed (the run was interrupted)
+    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
-        """The contract's exit code: 0 when everything was written, 1 when anything failed."""
-        return 1 if self.failures else 0
+        """The contract's exit code: 0 when everything was written, 1 when anything failed, 130 when
+        interrupted."""
+        return 130 if self.interrupted else 1 if self.failures else 0
 
     def to_dict(self) -> dict:
         return {
@@ -105,6 +110,10 @@ class RunResult:
             "failures": [failure.to_dict() for failure in self.failures],
             "global_range": list(self.global_range) if self.global_range else None,
             "montage": str(self.montage) if self.montage else None,
+            "skipped_existing": [str(p) for p in self.existing],
+            "not_images": [str(p) for p in self.not_images],
+            "interrupted": self.interrupted,
+            "pending": [str(p) for p in self.pending],
         }
 
     def write_json(self, path: Path) -> None:

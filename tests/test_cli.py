@@ -790,7 +790,8 @@ def test_missing_input_file(workdir):
 
 def test_empty_folder():
     Path("empty").mkdir()
-    assert_error(run("apply", "empty", "-k", "edge", "-o", "out"), 2, "no images found in empty")
+    assert_error(run("apply", "empty", "-k", "edge", "-o", "out"), 2,
+                 "no images found in empty (--recursive looks in sub-folders)")
 
 
 def test_glob_matching_nothing():

@@ -13,7 +13,8 @@ from PIL import Image, ImageSequence
 from scipy import signal
 from typer.testing import CliRunner
 
-from convcli.apply import ApplyOptions, plan, run
+from convcli.apply import ApplyOptions, plan
+from convcli.batch import run
 from convcli.cli import app
 from convcli.colormaps import apply_colormap, lookup_table, overlay
 from convcli.imageio import stack_names
