@@ -1,63 +1,41 @@
-"""Time convcli's engine side by side with its peers on the same array, in one run, and print ratios.
+"""Time convcli's engine side by side with its peers on the same arrays, in one run, and print ratios.
 
-    python benchmarks/bench_engine.py [--size 3000x4000x3] [--repeat 3] [--kernels 3,15]
+    python benchmarks/bench_engine.py [--size 3000x4000x3] [--repeat 5] [--case 3x3 --case bank] [--boundary zero]
 
-Peers: scipy.ndimage.correlate (always), OpenCV cv2.filter2D (when installed). Every engine runs on
-the same float32 array with a symmetric boundary (ndimage "reflect", OpenCV BORDER_REFLECT), and the
-results are compared, so a fast wrong answer cannot hide. This is a script, never a unit test.
+The plain-text twin of ``convcli bench`` (same cases, peers and medians, from :mod:`convcli.bench`), for
+logs without a terminal. Peers: scipy.ndimage.correlate, scipy.signal.fftconvolve / oaconvolve, and
+OpenCV cv2.filter2D and PyTorch conv2d when installed. This is a script, never a unit test.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
-import numpy as np
-from scipy import ndimage
-
-from convcli import conv2d
-
-
-def median_ms(run, repeat: int) -> tuple[float, np.ndarray]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times), result
-
-
-def peers(kernel: np.ndarray):
-    yield "scipy.ndimage.correlate", lambda x: ndimage.correlate(x, kernel[..., None] if x.ndim == 3 else kernel,
-                                                                 mode="reflect")
-    try:
-        import cv2
-    except ImportError:
-        return
-    # OpenCV anchors odd kernels at the centre like convcli; BORDER_REFLECT is cba|abc.
-    yield "cv2.filter2D", lambda x: cv2.filter2D(x, -1, kernel.astype(np.float32), borderType=cv2.BORDER_REFLECT)
+from convcli import bench
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="3000x4000x3", help="H x W x C of the float32 test image")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--kernels", default="3,15", help="comma-separated odd kernel sizes")
+    parser.add_argument("--size", default="3000x4000x3", help="H x W x C of the image for the single kernels")
+    parser.add_argument("--bank-size", default="2048x2048", help="H x W of the image for the bank of 64")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--boundary", default="symmetric")
+    parser.add_argument("--case", action="append", default=[], help="only cases whose name contains this")
     args = parser.parse_args()
-    shape = tuple(int(v) for v in args.size.split("x"))
-    rng = np.random.default_rng(0)
-    image = rng.random(shape, dtype=np.float32)
-    print(f"image {args.size} float32, median of {args.repeat}, boundary symmetric")
-    print(f"{'kernel':>8}  {'engine':<26} {'ms':>10} {'convcli speed-up':>17}  max |diff|")
-    for size in (int(v) for v in args.kernels.split(",")):
-        kernel = rng.standard_normal((size, size)).astype(np.float32)
-        ours_ms, ours = median_ms(lambda kernel=kernel: conv2d(image, kernel, boundary="symmetric"), args.repeat)
-        print(f"{size}x{size:<6}  {'convcli conv2d':<26} {ours_ms:10.1f} {'1.00x':>17}")
-        for name, run in peers(kernel):
-            ms, theirs = median_ms(lambda run=run: run(image), args.repeat)
-            diff = float(np.max(np.abs(theirs - ours)))
-            print(f"{'':8}  {name:<26} {ms:10.1f} {ms / ours_ms:16.2f}x  {diff:.1e}")
+    cases = bench.default_cases(bench.parse_shape(args.size, "--size"),
+                                bench.parse_shape(args.bank_size, "--bank-size"))
+    result = bench.run_bench(bench.select_cases(cases, args.case), repeat=args.repeat, boundary=args.boundary,
+                             progress=lambda text: print(f"  ... {text}", flush=True))
+    print(f"boundary {result.boundary}, median of up to {result.repeat} runs; speed-up = engine's time / convcli's")
+    for case in result.cases:
+        print(f"\n{case.name} on {'x'.join(map(str, case.shape))}: {case.reason}")
+        for timing in case.timings:
+            diff = "" if timing.max_diff is None else f"max |diff| {timing.max_diff:.1e}"
+            print(f"  {timing.engine:<26} {timing.ms:10.1f} ms {case.speedup(timing):8.2f}x  {diff}")
+    print()
+    for target in result.targets():
+        print(f"  {'met' if target.met else 'MISSED' if target.met is False else 'n/a':>6}  {target.text}: "
+              f"{target.detail}")
 
 
 if __name__ == "__main__":

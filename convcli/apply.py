@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from convcli.colormaps import COLORMAPS, apply_colormap, overlay
-from convcli.engine import conv2d, resolve_boundary, resolve_method, resolve_padding
+from convcli.defaults import DEFAULT_MAX_PIXELS, DEFAULT_NAME
+from convcli.engine import conv2d, resolve_boundary, resolve_padding
 from convcli.errors import ConvcliError, ParameterError
-from convcli.filtering import Engine, Filtered, filter_picture, preferred_map
+from convcli.filtering import Engine, Filtered, filter_many, filter_picture, preferred_map
 from convcli.imageio import (
-    DEFAULT_MAX_PIXELS,
     FLOAT_FORMATS,
     STACK_FORMATS,
     WRITE_FORMATS,
@@ -32,12 +32,11 @@ from convcli.imageio import (
     to_gray,
 )
 from convcli.inputs import InputImage
-from convcli.kernels import Bank, Entry, Kernel
+from convcli.kernels import Bank, Entry, Kernel, Layer
 from convcli.mapping import apply_map, check_map, value_range
 from convcli.results import CLIP_WARNING, Failure, MapResult, RunResult, make_folder
 from convcli.stacks import COMBINES
 
-DEFAULT_NAME = "{stem}_{kernel}.{ext}"
 NAME_FIELDS = ("stem", "kernel", "ext")
 #: The ``{kernel}`` of a --stack file's name.
 STACK_NAME = "stack"
@@ -281,7 +280,8 @@ def process_source(source: Path, targets: list[Target], options: ApplyOptions,
 def _render(picture: Picture, filtered: Filtered, policy: str, options: ApplyOptions,
             global_range: tuple[float, float] | None):
     """Map a float result to pixels: the map policy, then the colour map and the overlay."""
-    mapped = apply_map(filtered.color, policy, global_range=global_range)
+    # The float result is ours alone: map it in place rather than hold a second copy of the image.
+    mapped = apply_map(filtered.color, policy, global_range=global_range, in_place=True)
     values = mapped.values
     if options.colormap or options.overlay:
         strength = to_gray(values) if values.ndim == 3 else values
@@ -299,7 +299,7 @@ def _write_target(picture: Picture, target: Target, options: ApplyOptions, load_
                   global_range: tuple[float, float] | None) -> tuple[MapResult, list]:
     engine = options.engine()
     t0 = time.perf_counter()
-    results = [filter_picture(picture, entry, engine, flip=options.flip) for entry in target.entries]
+    results = filter_many(picture, list(target.entries), engine, flip=options.flip)
     t1 = time.perf_counter()
     layers, low, high, count = [], 0, 0, 0
     for entry, policy, filtered in zip(target.entries, target.maps, results):
@@ -328,16 +328,18 @@ def _write_target(picture: Picture, target: Target, options: ApplyOptions, load_
         warnings.append(f"{target.output.name}: {100 * (low + high) / count:.1f}% of the values were clipped "
                         f"({100 * low / count:.1f}% low, {100 * high / count:.1f}% high); "
                         "--map minmax or offset keeps them")
-    first = target.entries[0]
-    kernel = first if isinstance(first, Kernel) else first.kernels[0]
-    while not isinstance(kernel, Kernel):  # a combined bank of banks or chains
+    kernel = target.entries[0]
+    while not isinstance(kernel, (Kernel, Layer)):  # a bank, chain or depthwise: report by its first kernel
         kernel = kernel.kernels[0]
+    flipped = options.flip != getattr(kernel, "flip", False)
+    paths = list(dict.fromkeys(choice.path for choice in engine.choices))
+    reasons = list(dict.fromkeys(choice.reason for choice in engine.choices))
     result = MapResult(
         source=target.source, kernel=target.name, output=target.output,
         input_size=(picture.height, picture.width, picture.channels + (picture.alpha is not None)),
         output_size=tuple(first_values.shape[:2]), map="+".join(dict.fromkeys(target.maps)),
-        method=resolve_method(options.method, kernel.shape),
-        convention="convolution" if options.flip != kernel.flip else "correlation",
+        method="+".join(paths), method_reason="; ".join(reasons) if len(reasons) <= 2 else reasons[0],
+        convention="convolution" if flipped else "correlation",
         boundary=options.boundary, padding=options.padding, stride=options.stride,
         dilation=options.dilation, load_ms=load_ms, convolve_ms=(t1 - t0) * 1e3 - engine.verify_ms,
         map_ms=(t2 - t1) * 1e3, save_ms=(t3 - t2) * 1e3, values=count, clipped_low=low, clipped_high=high,

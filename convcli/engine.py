@@ -1,9 +1,11 @@
-"""The convolution engine: :func:`conv2d` and the geometry it is built on.
+"""The convolution engine: :func:`conv2d`, the choice of path, and the geometry it is built on.
 
-Everything here is plain NumPy. The output is cut into strips of rows; for each strip a band of
-input rows is gathered with the boundary mode applied, and each kernel tap adds a (strided) shifted
-view of the band, scaled by the tap's weight, into the strip. Python loops run over strips and taps,
-never over pixels; strips run on a thread per core.
+Four paths compute the same thing (see ``convcli/paths``): ``direct`` adds a shifted view of the input
+per kernel tap; ``separable`` runs a low-rank kernel (found by SVD) as pairs of 1-D passes; ``fft``
+multiplies spectra tile by tile; ``gemm`` turns a bank of kernels into one matrix product per row
+strip. All work on tiles: a tile reads a view of the image, or near its edges a small copy with the
+boundary mode applied, so no path pads or unfolds the whole image. ``method="auto"`` asks the cost
+model (:mod:`convcli.costmodel`) which path is cheapest for the shapes at hand.
 
 The conventions are those of the contract (``shared/CONTRACT.md``): correlation by default, with the
 anchor ``((kh - 1) // 2, (kw - 1) // 2)``; ``flip=True`` mirrors the offsets about the anchor, which
@@ -13,13 +15,35 @@ is true convolution and matches ``scipy.signal.convolve2d``.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from convcli import costmodel
 from convcli.errors import ParameterError
+from convcli.geometry import AxisPlan, Window, plan_axis
+from convcli.paths import default_workers
+from convcli.paths import direct as direct_path
+from convcli.paths import fft as fft_path
+from convcli.paths import gemm as gemm_path
+from convcli.paths import separable as separable_path
+
+__all__ = [
+    "BOUNDARIES",
+    "BOUNDARY_ALIASES",
+    "METHODS",
+    "PADDINGS",
+    "STRIP_BYTES",
+    "AxisPlan",
+    "Choice",
+    "choose_method",
+    "conv2d",
+    "output_shape",
+    "plan_axis",
+    "resolve_boundary",
+    "resolve_method",
+    "resolve_padding",
+]
 
 #: Canonical boundary names and every alias the contract accepts for them.
 BOUNDARY_ALIASES: dict[str, str] = {
@@ -43,17 +67,15 @@ BOUNDARY_ALIASES: dict[str, str] = {
 }
 BOUNDARIES = ("zero", "constant", "edge", "symmetric", "mirror", "wrap")
 PADDINGS = ("same", "valid", "full")
-METHODS = ("auto", "direct")
+METHODS = ("auto", "direct", "separable", "fft", "gemm")
 
-# np.pad's name for each boundary mode ("zero" and "constant" differ only in the fill value).
-_NUMPY_PAD_MODE = {
-    "zero": "constant",
-    "constant": "constant",
-    "edge": "edge",
-    "symmetric": "symmetric",
-    "mirror": "reflect",
-    "wrap": "wrap",
-}
+#: ``method="auto"`` leaves the direct path, which sums the products as written, only when the cost
+#: model expects another path to save at least this many milliseconds.
+DIRECT_MARGIN_MS = 1.0
+
+#: Output bytes per row strip of the direct path (the separable and GEMM paths take 2x and 8x this):
+#: measured fastest on 12 MP images; smaller strips pay more per-call overhead, larger ones miss the cache.
+STRIP_BYTES = 1 << 21
 
 
 def resolve_boundary(boundary: str) -> str:
@@ -96,49 +118,6 @@ def _positive_int(name: str, value: object) -> int:
     return int(value)
 
 
-@dataclass(frozen=True)
-class AxisPlan:
-    """Where the outputs along one axis sit on the input.
-
-    Output ``y`` is centred (anchored) on input position ``start + y * stride``; tap ``i`` of the
-    kernel reads input position ``start + y * stride + (i - anchor) * dilation``.
-    """
-
-    size: int  # input length
-    taps: int  # kernel length
-    anchor: int
-    stride: int
-    dilation: int
-    start: int
-    count: int
-
-    @property
-    def pad_before(self) -> int:
-        """How many samples the boundary mode must supply before the first input sample."""
-        return max(0, self.anchor * self.dilation - self.start)
-
-    @property
-    def pad_after(self) -> int:
-        """How many samples the boundary mode must supply after the last input sample."""
-        last = self.start + (self.count - 1) * self.stride
-        return max(0, last + (self.taps - 1 - self.anchor) * self.dilation - (self.size - 1))
-
-
-def plan_axis(size: int, taps: int, *, anchor: int, stride: int, dilation: int,
-              padding: str | int) -> AxisPlan:
-    """Work out the output positions along one axis (see the contract's padding rules)."""
-    span = dilation * (taps - 1)  # extent of the dilated kernel, minus one
-    if padding == "same":
-        start, count = 0, -(-size // stride)
-    elif padding == "valid":
-        start, count = anchor * dilation, (size - span - 1) // stride + 1
-    elif padding == "full":
-        start, count = -(taps - 1 - anchor) * dilation, (size + span - 1) // stride + 1
-    else:
-        start, count = anchor * dilation - padding, (size + 2 * padding - span - 1) // stride + 1
-    return AxisPlan(size, taps, anchor, stride, dilation, start, max(count, 0))
-
-
 def output_shape(image_shape: tuple[int, ...], kernel_shape: tuple[int, int], *, stride: int = 1,
                  padding: str | int = "same", dilation: int = 1) -> tuple[int, int]:
     """Return ``(rows, cols)`` of the feature map :func:`conv2d` would produce.
@@ -157,12 +136,129 @@ def output_shape(image_shape: tuple[int, ...], kernel_shape: tuple[int, int], *,
     )
 
 
-def resolve_method(method: str, kernel_shape: tuple[int, ...]) -> str:
-    """Return the engine path that :func:`conv2d` runs for ``method`` on this kernel."""
+def _method_key(method: str) -> str:
     key = str(method).strip().lower()
     if key not in METHODS:
         raise ParameterError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    return "direct"
+    return key
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The path :func:`conv2d` runs and why: ``reason`` is one line for a report."""
+
+    path: str
+    reason: str
+    estimates: dict[str, float] = field(repr=False)  # the cost model's milliseconds for every path
+    factors: tuple[separable_path.Factors, ...] | None = field(default=None, repr=False)
+
+    def __iter__(self):  # unpacks as (path, reason)
+        return iter((self.path, self.reason))
+
+
+def choose_method(image_shape: tuple[int, ...], kernel, *, method: str = "auto", stride: int = 1,
+                  padding: str | int = "same", dilation: int = 1, flip: bool = False,
+                  dtype=np.float32) -> Choice:
+    """Which path :func:`conv2d` runs for these arguments, and why.
+
+    ``kernel`` is the kernel or bank itself (its SVD rank decides whether the separable path applies)
+    or only its shape (then it is taken to be of full rank). The result unpacks as
+    ``path, reason = choose_method(...)``; it also carries the cost model's estimate for every path.
+
+    Examples
+    --------
+    >>> gaussian = np.exp(-np.linspace(-3, 3, 15) ** 2)
+    >>> path, reason = choose_method((3000, 4000, 3), np.outer(gaussian, gaussian))
+    >>> path, reason.split(";")[0]
+    ('separable', 'separable: SVD rank 1, error 0e+00')
+    >>> choose_method((3000, 4000, 3), (3, 3), method="fft").reason
+    'fft: forced by method=fft'
+    """
+    key = _method_key(method)
+    if isinstance(kernel, tuple) and all(isinstance(n, (int, np.integer)) for n in kernel):
+        if len(kernel) not in (2, 3) or min(kernel) < 1:
+            raise ParameterError(f"kernel must be kh x kw or a bank N x kh x kw; got shape {kernel}")
+        # Values unknown: distinct taps of full rank, the direct path's worst case.
+        kernel = np.arange(1, math.prod(kernel) + 1, dtype=np.float64).reshape(kernel) ** 1.5
+        known = False
+    else:
+        kernel = _check_kernel(kernel)
+        known = True
+    if len(image_shape) not in (2, 3) or min(image_shape) < 1:
+        raise ParameterError(f"image must be H x W or H x W x C; got shape {tuple(image_shape)}")
+    problem = _problem(tuple(image_shape), kernel, stride=_positive_int("stride", stride),
+                       padding=resolve_padding(padding), dilation=_positive_int("dilation", dilation),
+                       flip=bool(flip), dtype=np.dtype(dtype), known=known)
+    return _choose(problem, key)
+
+
+def resolve_method(method: str, kernel_shape: tuple[int, ...], image_shape: tuple[int, ...] = (3000, 4000, 3)) -> str:
+    """The path :func:`conv2d` would run for ``method`` on a kernel of this shape (see :func:`choose_method`)."""
+    return choose_method(image_shape, tuple(kernel_shape), method=method).path
+
+
+def _problem(image_shape: tuple[int, ...], kernel: np.ndarray, *, stride: int, padding: str | int,
+             dilation: int, flip: bool, dtype: np.dtype, known: bool) -> costmodel.Problem:
+    bank = kernel.astype(np.float64).reshape((-1,) + kernel.shape[-2:])
+    kh, kw = bank.shape[1:]
+    anchor = ((kh - 1) // 2, (kw - 1) // 2)
+    if flip:
+        # True convolution is correlation with the mirrored kernel, anchored at the mirrored anchor.
+        bank = bank[:, ::-1, ::-1]
+        anchor = (kh - 1 - anchor[0], kw - 1 - anchor[1])
+    rows = plan_axis(image_shape[0], kh, anchor=anchor[0], stride=stride, dilation=dilation, padding=padding)
+    cols = plan_axis(image_shape[1], kw, anchor=anchor[1], stride=stride, dilation=dilation, padding=padding)
+    if rows.count == 0 or cols.count == 0:
+        raise ParameterError(
+            f"padding={padding!r} leaves no output: the kernel ({kh}x{kw}, dilation {dilation}) "
+            f"does not fit the image ({image_shape[0]}x{image_shape[1]})"
+        )
+    channels = image_shape[2] if len(image_shape) == 3 else 1
+    factors = None
+    if known:
+        tolerance = separable_path.tolerance(dtype)
+        factors = tuple(separable_path.factorize(k, tolerance=tolerance) for k in bank)
+    # Small problems run on the calling thread: starting threads would cost more than it saves.
+    small = rows.count * cols.count * channels * len(bank) * dtype.itemsize <= STRIP_BYTES
+    workers = 1 if small else default_workers()
+    return costmodel.Problem(rows, cols, channels, bank, dtype.itemsize, factors, workers, STRIP_BYTES)
+
+
+def _describe(path: str, problem: costmodel.Problem) -> str:
+    n, kh, kw = problem.bank.shape
+    if path == "separable" and problem.factors:
+        ranks = sorted({f.rank for f in problem.factors})
+        rank = "/".join(map(str, ranks))
+        return f"separable: SVD rank {rank}, error {max(f.error for f in problem.factors):.0e}"
+    kernels = f"bank of {n} {kh}x{kw} kernels" if n > 1 else f"{kh}x{kw} kernel"
+    if path == "fft":
+        shape = fft_path.tile_shape(problem.rows, problem.cols, problem.channels, problem.itemsize)
+        return f"fft: {kernels}, {shape.fft_rows}x{shape.fft_cols} transforms"
+    if path == "gemm":
+        return f"gemm: {kernels}, one matrix product per row strip"
+    taps = int(np.count_nonzero(problem.bank)) // n
+    return f"direct: {kernels}" + (f", {taps} non-zero taps" if taps < kh * kw else "")
+
+
+def _choose(problem: costmodel.Problem, method: str) -> Choice:
+    estimates = costmodel.estimates(problem)
+    if problem.factors is None:
+        estimates.pop("separable")
+    if method != "auto":
+        what = f"{_describe(method, problem)}; " if method == "separable" and problem.factors else f"{method}: "
+        return Choice(method, f"{what}forced by method={method}", estimates, problem.factors)
+    ranked = sorted(estimates, key=estimates.get)
+    path, runner_up = ranked[0], ranked[1]
+    note = ""
+    if path != "direct" and estimates["direct"] - estimates[path] < DIRECT_MARGIN_MS:
+        # The other paths round differently (transforms relative to the largest values, BLAS in its
+        # own order); where they save next to nothing, the products are summed as written.
+        path, runner_up = "direct", path
+        note = f"; direct preferred when the saving is under {DIRECT_MARGIN_MS:g} ms"
+    source = costmodel.load_coefficients().source
+    reason = (f"{_describe(path, problem)}; cost model: {estimates[path]:.3g} ms vs {runner_up} "
+              f"{estimates[runner_up]:.3g} ms ({source}){note}")
+    return Choice(path, reason, estimates, problem.factors)
 
 
 def _working_dtype(image: np.ndarray) -> np.dtype:
@@ -193,103 +289,6 @@ def _check_kernel(kernel: object) -> np.ndarray:
     return array
 
 
-def source_indices(plan: AxisPlan, boundary: str) -> np.ndarray:
-    """For each position of the padded axis, the input index it reads (-1: the fill value).
-
-    The padded axis runs from ``pad_before`` samples before the image to ``pad_after`` after it;
-    np.pad on the index ramp applies the boundary mode, however far the padding reaches.
-    """
-    ramp = np.arange(plan.size)
-    widths = (plan.pad_before, plan.pad_after)
-    if boundary in ("zero", "constant"):
-        return np.pad(ramp, widths, mode="constant", constant_values=-1)
-    return np.pad(ramp, widths, mode=_NUMPY_PAD_MODE[boundary])
-
-
-#: Output bytes per strip: with its input band and scratch this stays within a core's L2 cache.
-STRIP_BYTES = 1 << 20
-
-
-class _DirectPlan:
-    """Row strips of the output, each filled from a small padded band of input rows.
-
-    Padding the whole image would copy it; gathering each strip's band (boundary applied through
-    :func:`source_indices`) keeps the working set in cache and memory at one image plus the output.
-    """
-
-    def __init__(self, image: np.ndarray, rows: AxisPlan, cols: AxisPlan, boundary: str, cval: float):
-        self.image, self.rows, self.cols = image, rows, cols
-        self.fill = cval if boundary == "constant" else 0.0
-        self.row_src = source_indices(rows, boundary)
-        col_src = source_indices(cols, boundary)
-        # First padded row / column read by output 0's tap 0.
-        self.row0 = rows.start - rows.anchor * rows.dilation + rows.pad_before
-        self.col0 = cols.start - cols.anchor * cols.dilation + cols.pad_before
-        # Only the columns the taps can reach are gathered.
-        last_col = self.col0 + (cols.count - 1) * cols.stride + (cols.taps - 1) * cols.dilation
-        self.col_src = col_src[self.col0:last_col + 1]
-        # The gathered columns that are the image itself, in order (copied as one slice); the rest
-        # come from the boundary mode.
-        lo = max(0, cols.pad_before - self.col0)
-        hi = min(len(self.col_src), cols.pad_before + cols.size - self.col0)
-        self.middle = slice(lo, max(lo, hi))
-        self.middle_src = slice(self.col_src[lo], self.col_src[hi - 1] + 1) if hi > lo else slice(0, 0)
-        self.outer = np.r_[0:lo, max(lo, hi):len(self.col_src)]
-        row_bytes = cols.count * image.itemsize * (image.size // (image.shape[0] * image.shape[1]))
-        self.step = max(1, STRIP_BYTES // max(row_bytes, 1))
-
-    def strips(self) -> range:
-        return range(0, self.rows.count, self.step)
-
-    def band(self, y0: int, y1: int) -> np.ndarray:
-        """The padded input rows that output rows ``y0:y1`` read, restricted to the reachable columns."""
-        rows = self.rows
-        first = self.row0 + y0 * rows.stride
-        last = self.row0 + (y1 - 1) * rows.stride + (rows.taps - 1) * rows.dilation
-        src = self.row_src[first:last + 1]
-        band = np.empty((len(src), len(self.col_src)) + self.image.shape[2:], dtype=self.image.dtype)
-        picked = self.image.take(np.maximum(src, 0), axis=0)
-        band[:, self.middle] = picked[:, self.middle_src]
-        outer = self.outer
-        if outer.size:
-            band[:, outer] = picked.take(np.maximum(self.col_src[outer], 0), axis=1)
-            band[:, outer[self.col_src[outer] < 0]] = self.fill
-        band[src < 0] = self.fill
-        return band
-
-    def run(self, bank: np.ndarray, out: np.ndarray, workers: int) -> None:
-        """Fill ``out`` (``N x rows x cols [x C]``) with every kernel of ``bank``, strip by strip."""
-        rows, cols = self.rows, self.cols
-        col_stop = (cols.count - 1) * cols.stride + 1
-        taps = [[(i * rows.dilation, j * cols.dilation, kernel[i, j]) for i, j in zip(*np.nonzero(kernel))]
-                for kernel in bank]
-
-        def strip(y0: int) -> None:
-            y1 = min(y0 + self.step, rows.count)
-            band = self.band(y0, y1)
-            height = (y1 - y0 - 1) * rows.stride + 1
-            scratch = np.empty_like(out[0, y0:y1])
-            for plane, kernel_taps in zip(out, taps):
-                target = plane[y0:y1]
-                if not kernel_taps:
-                    target.fill(0)
-                for n, (di, dj, weight) in enumerate(kernel_taps):
-                    view = band[di:di + height:rows.stride, dj:dj + col_stop:cols.stride]
-                    if n == 0:
-                        np.multiply(view, weight, out=target)
-                    else:
-                        np.multiply(view, weight, out=scratch)
-                        target += scratch
-
-        starts = self.strips()
-        if workers > 1 and len(starts) > 1:
-            with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-                list(pool.map(strip, starts))  # NumPy releases the GIL inside each strip's arithmetic
-        else:
-            for y0 in starts:
-                strip(y0)
-
-
 def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", boundary: str = "symmetric",
            cval: float = 0.0, dilation: int = 1, flip: bool = False, method: str = "auto") -> np.ndarray:
     """Slide ``kernel`` over ``image`` and sum the products at every position.
@@ -318,7 +317,10 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
         ``False`` (default) applies the kernel as written (correlation, like PyTorch ``conv2d``);
         ``True`` mirrors it about the anchor (true convolution, like ``scipy.signal.convolve2d``).
     method : str
-        ``auto`` or ``direct``.
+        ``auto`` (the cost model picks, see :func:`choose_method`), or force a path: ``direct``
+        (shifted views per tap), ``separable`` (SVD rank-1 terms as 1-D passes), ``fft`` (overlap-save
+        tiles) or ``gemm`` (a bank as one matrix product per row strip). Every path gives the same
+        result to float32 rounding.
 
     Returns
     -------
@@ -351,25 +353,26 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
         raise ParameterError(f"cval must be a number; got {cval!r}") from None
     if not math.isfinite(cval):
         raise ParameterError(f"cval must be finite; got {cval!r}")
-    resolve_method(method, kernel.shape)
+    key = _method_key(method)
 
     dtype = _working_dtype(image)
-    bank = kernel.astype(dtype, copy=False).reshape((-1,) + kernel.shape[-2:])
-    kh, kw = bank.shape[1:]
-    anchor = ((kh - 1) // 2, (kw - 1) // 2)
-    if flip:
-        # True convolution is correlation with the mirrored kernel, anchored at the mirrored anchor.
-        bank = bank[:, ::-1, ::-1]
-        anchor = (kh - 1 - anchor[0], kw - 1 - anchor[1])
-    rows = plan_axis(image.shape[0], kh, anchor=anchor[0], stride=stride, dilation=dilation, padding=padding)
-    cols = plan_axis(image.shape[1], kw, anchor=anchor[1], stride=stride, dilation=dilation, padding=padding)
-    if rows.count == 0 or cols.count == 0:
-        raise ParameterError(
-            f"padding={padding!r} leaves no output: the kernel ({kh}x{kw}, dilation {dilation}) "
-            f"does not fit the image ({image.shape[0]}x{image.shape[1]})"
-        )
-
-    out = np.empty((len(bank), rows.count, cols.count) + image.shape[2:], dtype=dtype)
-    plan = _DirectPlan(image.astype(dtype, copy=False), rows, cols, boundary, cval)
-    plan.run(bank, out, workers=os.cpu_count() or 1)
+    problem = _problem(image.shape, kernel, stride=stride, padding=padding, dilation=dilation, flip=flip,
+                       dtype=dtype, known=key in ("auto", "separable"))
+    choice = _choose(problem, key)
+    work = image.astype(dtype, copy=False)
+    work = work[:, :, None] if work.ndim == 2 else work
+    window = Window(work, problem.rows, problem.cols, boundary, cval)
+    bank = problem.bank.astype(dtype)
+    out = np.empty((len(bank), problem.rows.count, problem.cols.count, work.shape[2]), dtype=dtype)
+    workers = problem.workers
+    if choice.path == "direct":
+        direct_path.run(window, bank, out, workers=workers, budget=problem.budget("direct"))
+    elif choice.path == "separable":
+        separable_path.run(window, list(choice.factors), out, workers=workers, budget=problem.budget("separable"))
+    elif choice.path == "fft":
+        shape = fft_path.tile_shape(problem.rows, problem.cols, work.shape[2], dtype.itemsize)
+        fft_path.run(window, bank, out, workers=workers, shape=shape)
+    else:
+        gemm_path.run(window, bank, out, workers=workers, budget=problem.budget("gemm"))
+    out = out[..., 0] if image.ndim == 2 else out
     return out if kernel.ndim == 3 else out[0]

@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from convcli.defaults import DEFAULT_MAX_PIXELS
 from convcli.errors import InputError, OutputError, ParameterError
 
 #: Output extensions and what they are written as.
@@ -91,10 +92,6 @@ def to_gray(color: np.ndarray) -> np.ndarray:
     return (color @ LUMA).astype(np.float32)
 
 
-#: The default --max-pixels: Pillow's own decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS).
-DEFAULT_MAX_PIXELS = 178_956_970
-
-
 def _open(path: Path, max_pixels: int) -> Image.Image:
     limit = Image.MAX_IMAGE_PIXELS
     try:
@@ -137,7 +134,8 @@ def load_image(path: Path | str, *, gray: bool = False, max_pixels: int = DEFAUL
     dpi = image.info.get("dpi")
     alpha = None
     if mode in _SIXTEEN_BIT_MODES:
-        color = np.asarray(image).astype(np.float32) / 65535.0
+        color = np.asarray(image).astype(np.float32)
+        color /= 65535.0
         depth = 16
     elif mode == "F":
         color = np.asarray(image, dtype=np.float32)
@@ -153,7 +151,8 @@ def load_image(path: Path | str, *, gray: bool = False, max_pixels: int = DEFAUL
             image = image.convert(target)
             if mode not in {"RGB", "RGBA", "L", "LA", "1", "P", "PA"}:
                 icc = None  # a CMYK (or Lab...) profile no longer describes the converted pixels
-        pixels = np.asarray(image, dtype=np.float32) / 255.0
+        pixels = np.asarray(image, dtype=np.float32)
+        pixels /= 255.0  # in place: a 12 MP photo is 144 MB as float32
         if has_alpha:
             color, alpha = (pixels[..., 0], pixels[..., 1]) if target == "LA" else (pixels[..., :3], pixels[..., 3])
             color, alpha = np.ascontiguousarray(color), np.ascontiguousarray(alpha)
@@ -200,8 +199,17 @@ def _remove(path: str) -> None:
 
 
 def _quantise(values: np.ndarray, depth: int) -> np.ndarray:
+    """Round [0, 1] floats to 8 or 16 bits, a band of rows at a time (no full-size float copy)."""
     top = 65535 if depth == 16 else 255
-    return np.rint(np.clip(np.nan_to_num(values), 0.0, 1.0) * top).astype(np.uint16 if depth == 16 else np.uint8)
+    out = np.empty(values.shape, dtype=np.uint16 if depth == 16 else np.uint8)
+    rows = max(1, (1 << 22) // max(1, values[0].size * values.itemsize))
+    for start in range(0, values.shape[0], rows):
+        band = np.nan_to_num(values[start:start + rows], copy=True)
+        np.clip(band, 0.0, 1.0, out=band)
+        band *= top
+        np.rint(band, out=band)
+        out[start:start + rows] = band
+    return out
 
 
 def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = None, *, bit_depth: int = 8,
@@ -230,6 +238,9 @@ def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = N
             atomic_write(path, lambda handle: np.savez_compressed(handle, **{name: array}))
         return warnings
 
+    if color.ndim == 3 and color.shape[2] != 3:
+        raise OutputError(f"{path}: a map with {color.shape[2]} channels can be written as .npy or .npz, not "
+                          f"{path.suffix}")
     params: dict = {}
     if raw:
         if fmt not in FLOAT_FORMATS:

@@ -59,12 +59,14 @@ class Mapped:
         return (self.clipped_low + self.clipped_high) / max(self.values.size, 1)
 
 
-def apply_map(values: np.ndarray, policy: str, *, global_range: tuple[float, float] | None = None) -> Mapped:
+def apply_map(values: np.ndarray, policy: str, *, global_range: tuple[float, float] | None = None,
+              in_place: bool = False) -> Mapped:
     """Turn a float map into values in ``[0, 1]`` by ``policy`` (``raw`` returns it unchanged).
 
     ``minmax`` stretches the map's own range (all channels together, so colours keep their balance);
     ``global`` stretches ``global_range``, the range shared by every map of a run. The counts say how
-    many values fell below 0 or above 1 before clipping (NaN counts as neither).
+    many values fell below 0 or above 1 before clipping (NaN counts as neither). With ``in_place``
+    ``values`` (a float array) may be overwritten, which saves a copy of a whole map.
 
     Examples
     --------
@@ -78,9 +80,9 @@ def apply_map(values: np.ndarray, policy: str, *, global_range: tuple[float, flo
     if policy == "clip":
         scaled = values
     elif policy == "abs":
-        scaled = np.abs(values)
+        scaled = np.abs(values, out=values if in_place else None)
     elif policy == "offset":
-        scaled = values + 0.5
+        scaled = np.add(values, 0.5, out=values if in_place else None)
     elif policy == "minmax":
         scaled = _stretch(values, *value_range(values))
     elif policy == "global":
@@ -90,7 +92,9 @@ def apply_map(values: np.ndarray, policy: str, *, global_range: tuple[float, flo
     else:
         raise ParameterError(f"map {policy!r} needs a kernel to resolve it")
     low, high = int(np.count_nonzero(scaled < 0)), int(np.count_nonzero(scaled > 1))
-    return Mapped(np.clip(scaled, 0.0, 1.0), low, high)
+    if scaled is values and not in_place:  # leave the caller's array alone
+        return Mapped(np.clip(scaled, 0.0, 1.0), low, high)
+    return Mapped(np.clip(scaled, 0.0, 1.0, out=scaled), low, high)
 
 
 def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:

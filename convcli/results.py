@@ -30,7 +30,7 @@ class MapResult:
     input_size: tuple[int, int, int]  # height, width, channels (alpha included)
     output_size: tuple[int, int]
     map: str
-    method: str
+    method: str  # the engine path (paths, '+'-joined, when the calls of one output differed)
     convention: str
     boundary: str
     padding: str | int
@@ -45,6 +45,7 @@ class MapResult:
     clipped_high: int = 0
     max_diff: float | None = None
     verify_ms: float | None = None
+    method_reason: str = ""  # why the engine chose that path (the cost model, or --method)
     note: str = ""
     warnings: list[str] = field(default_factory=list)
 

@@ -72,8 +72,10 @@ def test_report_counts_clipped_values_and_warns():
     assert result.exit_code == 0, result.output
     values = reference(pixels, SOBEL_X)
     output = json.loads(Path("r.json").read_text())["outputs"][0]
-    assert output["clipped_low"] == np.count_nonzero(values < 0)
-    assert output["clipped_high"] == np.count_nonzero(values > 1)
+    # Values within float32 rounding of 0 or 1 may land on either side, whatever the summation order.
+    near = np.count_nonzero(np.abs(values) < 1e-6) + np.count_nonzero(np.abs(values - 1) < 1e-6)
+    assert abs(output["clipped_low"] - np.count_nonzero(values < 0)) <= near
+    assert abs(output["clipped_high"] - np.count_nonzero(values > 1)) <= near
     assert output["values"] == values.size
     percent = 100 * (output["clipped_low"] + output["clipped_high"]) / values.size
     assert f"warning: out.png: {percent:.1f}% of the values were clipped" in result.stderr
