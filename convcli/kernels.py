@@ -248,4 +248,61 @@ def _reanchor(weights: np.ndarray, anchor: tuple[int, int]) -> np.ndarray:
     return weights
 
 
-Entry = Kernel | Bank | Chain
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One output channel of a trained convolution layer: ``I x kh x kw`` weights, one kernel per input
+    channel, whose maps are summed (PyTorch's ``conv2d`` for that channel)."""
+
+    name: str
+    weights: np.ndarray
+    description: str = ""
+    source: str = BUILTIN_SOURCE
+
+    def __post_init__(self) -> None:
+        check_name(self.name, self.source)
+        weights = np.asarray(self.weights)
+        where = f"{self.source}: layer channel '{self.name}'"
+        if weights.ndim != 3 or 0 in weights.shape or weights.dtype.kind not in "biuf":
+            raise KernelError(f"{where}: must be I x kh x kw numbers, got shape {weights.shape}")
+        if not np.all(np.isfinite(weights)):
+            raise KernelError(f"{where}: holds NaN or infinite values")
+        if max(weights.shape[1:]) > MAX_KERNEL_SIDE:
+            raise KernelError(f"{where}: {weights.shape[1]}x{weights.shape[2]} kernels are larger than the limit "
+                              f"of {MAX_KERNEL_SIDE} on a side")
+        weights = np.array(weights, dtype=np.float64)
+        weights.setflags(write=False)
+        object.__setattr__(self, "weights", weights)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.weights.shape[1:]
+
+    @property
+    def zero_sum(self) -> bool:
+        return abs(self.weights.sum()) <= 1e-9 * max(1.0, float(np.abs(self.weights).sum()))
+
+
+@dataclass(frozen=True, eq=False)
+class Depthwise:
+    """A depthwise-separable convolution: one kernel per input channel, then (optionally) a ``O x C``
+    pointwise matrix mixing the channels."""
+
+    name: str
+    kernels: tuple[Kernel, ...]
+    pointwise: np.ndarray | None = None
+    description: str = ""
+    source: str = BUILTIN_SOURCE
+
+    def __post_init__(self) -> None:
+        check_name(self.name, self.source)
+        if not self.kernels:
+            raise KernelError(f"{self.source}: depthwise '{self.name}': holds no kernels")
+        if len({k.shape for k in self.kernels}) > 1:
+            shapes = ", ".join(f"{k.name} {k.shape[0]}x{k.shape[1]}" for k in self.kernels)
+            raise KernelError(f"--depthwise needs kernels of one size, one per channel; got {shapes}")
+        if self.pointwise is not None and self.pointwise.shape[1] != len(self.kernels):
+            raise KernelError(f"the pointwise matrix is {self.pointwise.shape[0]}x{self.pointwise.shape[1]}: it "
+                              f"needs one column per depthwise kernel ({len(self.kernels)})")
+
+
+Entry = Kernel | Bank | Chain | Layer | Depthwise

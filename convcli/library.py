@@ -34,6 +34,7 @@ from convcli.kernels import (
     Chain,
     Entry,
     Kernel,
+    Layer,
     as_matrix,
     rotations,
 )
@@ -415,23 +416,34 @@ def _safe_stem(path: Path) -> str:
     return stem if NAME_PATTERN.fullmatch(stem) else f"k_{stem}"
 
 
-def load_npy_kernels(path: Path) -> list[Kernel]:
-    """Load a ``.npy`` kernel: a 2-D matrix, or a 3-D bank ``N x kh x kw`` (one kernel per slice)."""
-    source = str(path)
+def read_npy(path: Path | str) -> np.ndarray:
+    """``np.load`` without pickles, every failure a :class:`KernelError` naming the file."""
     try:
-        array = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise KernelError(f"{source}: no such kernel file") from None
+        raise KernelError(f"{path}: no such kernel file") from None
     except (OSError, ValueError) as error:
-        raise KernelError(f"{source}: not a readable .npy array ({error})") from None
+        raise KernelError(f"{path}: not a readable .npy array ({error})") from None
+
+
+def load_npy_kernels(path: Path) -> list[Kernel | Layer]:
+    """Load a ``.npy`` kernel: a 2-D matrix, a 3-D bank ``N x kh x kw`` (one kernel per slice), or
+    4-D layer weights ``O x I x kh x kw`` in PyTorch's layout (one summed map per output channel)."""
+    source = str(path)
+    array = read_npy(path)
     stem = _safe_stem(path)
+    if array.ndim == 4:
+        if array.shape[0] == 0:
+            raise KernelError(f"{source}: the layer has no output channels")
+        return [Layer(name=f"{stem}_{o}", weights=channel, source=source,
+                      description=f"output channel {o} of {array.shape[0]}") for o, channel in enumerate(array)]
     if array.ndim == 3:
         if array.shape[0] == 0:
             raise KernelError(f"{source}: the bank holds no kernels")
         return [Kernel(name=f"{stem}_{index}", weights=plane, source=source) for index, plane in enumerate(array)]
     if array.ndim != 2:
-        raise KernelError(
-            f"{source}: a .npy kernel must be 2-D (kh x kw) or 3-D (N x kh x kw), got shape {array.shape}")
+        raise KernelError(f"{source}: a .npy kernel must be 2-D (kh x kw), 3-D (N x kh x kw) or 4-D layer weights "
+                          f"(O x I x kh x kw), got shape {array.shape}")
     return [Kernel(name=stem, weights=array, source=source)]
 
 
@@ -484,13 +496,14 @@ def _label(value: float) -> str:
     return f"{value:g}".replace("-", "m").replace(".", "p").replace("+", "")
 
 
-def resolve_kernels(specs: list[str], library: Library) -> list[Entry]:
+def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True) -> list[Entry]:
     """Turn every ``-k`` value into kernels, banks or chains.
 
     A ``-k`` may be a library name, a generator call (``gaussian:size=9,sigma=2``), an inline matrix,
     a ``.npy`` file or a libvips ``.mat`` matrix file. A bank without ``combine`` stands for its
     kernels, each giving its own map. Inline kernels are named ``inline1``, ``inline2``, ... by
-    their position among the inline ones; every name must be unique (they name the output files).
+    their position among the inline ones; with ``unique`` every name must be unique (they name the
+    output files; a depthwise convolution may use one kernel on several channels).
     """
     entries: list[Entry] = []
     inline_count = 0
@@ -515,7 +528,7 @@ def resolve_kernels(specs: list[str], library: Library) -> list[Entry]:
             hint = did_you_mean(text, library.names()) or "; 'convcli kernels list' shows them all"
             raise KernelError(f"unknown kernel '{text}'{hint}")
     seen: set[str] = set()
-    for entry in entries:
+    for entry in entries if unique else ():
         if entry.name in seen:
             raise KernelError(f"kernel '{entry.name}' is given twice")
         seen.add(entry.name)
