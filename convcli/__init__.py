@@ -8,8 +8,16 @@
 
 __version__ = "0.1.0"
 
-from convcli.engine import conv2d, output_shape
 from convcli.errors import ConvcliError, InputError, KernelError, OutputError, ParameterError
+
+
+def __getattr__(name: str):
+    # The engine (and NumPy with it) is imported on first use, so that `convcli --help` starts fast.
+    if name in ("conv2d", "output_shape"):
+        from convcli import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'convcli' has no attribute {name!r}")
 
 __all__ = [
     "ConvcliError",

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from convcli.colormaps import COLORMAPS, apply_colormap, overlay
-from convcli.defaults import DEFAULT_MAX_PIXELS, DEFAULT_NAME
 from convcli.engine import conv2d, resolve_boundary, resolve_padding
 from convcli.errors import ConvcliError, ParameterError
 from convcli.filtering import Engine, Filtered, filter_many, filter_picture, preferred_map
@@ -34,6 +33,7 @@ from convcli.imageio import (
 from convcli.inputs import InputImage
 from convcli.kernels import Bank, Entry, Kernel, Layer
 from convcli.mapping import apply_map, check_map, value_range
+from convcli.options import DEFAULT_MAX_PIXELS, DEFAULT_NAME
 from convcli.results import CLIP_WARNING, Failure, MapResult, RunResult, make_folder
 from convcli.stacks import COMBINES
 

@@ -25,9 +25,9 @@ from convcli.apply import ApplyOptions, SourceResult, Target, find_global_range,
 from convcli.errors import ParameterError
 from convcli.imageio import atomic_write
 from convcli.kernels import Entry, Kernel
+from convcli.options import EXECUTORS
 from convcli.results import RunResult, make_folder
 
-EXECUTORS = ("local", "dask")
 MANIFEST_VERSION = 1
 
 

@@ -13,12 +13,8 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from convcli import __version__
-from convcli.colormaps import COLORMAPS
-from convcli.defaults import DEFAULT_MAX_PIXELS, DEFAULT_NAME
-from convcli.engine import METHODS
 from convcli.errors import ConvcliError
-from convcli.mapping import MAPS
-from convcli.stacks import COMBINES
+from convcli.options import COLORMAPS, COMBINES, DEFAULT_MAX_PIXELS, DEFAULT_NAME, EXECUTORS, MAPS, METHODS
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -27,7 +23,7 @@ MapPolicy = Enum("MapPolicy", {name: name for name in MAPS}, type=str)
 Method = Enum("Method", {name: name for name in METHODS}, type=str)
 Colormap = Enum("Colormap", {name: name for name in COLORMAPS}, type=str)
 Combine = Enum("Combine", {name: name for name in COMBINES}, type=str)
-Executor = Enum("Executor", {name: name for name in ("local", "dask")}, type=str)
+Executor = Enum("Executor", {name: name for name in EXECUTORS}, type=str)
 
 
 def print_errors(messages: list[str]) -> None:

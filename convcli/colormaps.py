@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from convcli.errors import ParameterError
+from convcli.options import COLORMAPS
 
 _STOPS = {
     "gray": ["#000000", "#ffffff"],
@@ -19,7 +20,6 @@ _STOPS = {
                 "#fcffa4"],
     "coolwarm": ["#3b4cc0", "#8db0fe", "#dddddd", "#f49a7b", "#b40426"],
 }
-COLORMAPS = tuple(_STOPS)
 DIVERGING = ("coolwarm",)
 
 

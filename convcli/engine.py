@@ -22,6 +22,7 @@ import numpy as np
 from convcli import costmodel
 from convcli.errors import ParameterError
 from convcli.geometry import AxisPlan, Window, plan_axis
+from convcli.options import METHODS
 from convcli.paths import default_workers
 from convcli.paths import direct as direct_path
 from convcli.paths import fft as fft_path
@@ -67,7 +68,6 @@ BOUNDARY_ALIASES: dict[str, str] = {
 }
 BOUNDARIES = ("zero", "constant", "edge", "symmetric", "mirror", "wrap")
 PADDINGS = ("same", "valid", "full")
-METHODS = ("auto", "direct", "separable", "fft", "gemm")
 
 #: ``method="auto"`` leaves the direct path, which sums the products as written, only when the cost
 #: model expects another path to save at least this many milliseconds.

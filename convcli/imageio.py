@@ -19,8 +19,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from convcli.defaults import DEFAULT_MAX_PIXELS
 from convcli.errors import InputError, OutputError, ParameterError
+from convcli.options import DEFAULT_MAX_PIXELS
 
 #: Output extensions and what they are written as.
 WRITE_FORMATS = {

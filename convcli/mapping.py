@@ -7,9 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convcli.errors import ParameterError
-
-#: Every policy a user may name; ``auto`` defers to the kernel (see :func:`resolve_map`).
-MAPS = ("auto", "clip", "abs", "offset", "minmax", "global", "raw")
+from convcli.options import MAPS
 
 
 def check_map(policy: str) -> str:

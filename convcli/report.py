@@ -1,10 +1,15 @@
-"""Rendering run results with Rich: the timing report and the progress bar (stderr only)."""
+"""Rendering results with Rich: the timing report, the progress bar, kernel tables and views.
+
+The library computes; this module only draws. Its imports of the library are for type hints, so
+that a command pays only for what it uses.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group
@@ -12,9 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from convcli.batch import BatchProgress
-from convcli.batch import Progress as ProgressCallback
-from convcli.results import RunResult
+if TYPE_CHECKING:
+    from convcli.batch import BatchProgress
+    from convcli.batch import Progress as ProgressCallback
+    from convcli.results import RunResult
 
 
 def _varying(result: RunResult, key: str) -> bool:

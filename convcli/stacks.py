@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from convcli.errors import ParameterError
-
-#: How a bank's stack of maps may be reduced to one map.
-COMBINES = ("magnitude", "max", "sum", "argmax")
+from convcli.options import COMBINES
 
 
 def combine(maps: list[np.ndarray], how: str) -> np.ndarray:
