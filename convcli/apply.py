@@ -338,7 +338,7 @@ def _write_target(picture: Picture, target: Target, options: ApplyOptions, load_
         source=target.source, kernel=target.name, output=target.output,
         input_size=(picture.height, picture.width, picture.channels + (picture.alpha is not None)),
         output_size=tuple(first_values.shape[:2]), map="+".join(dict.fromkeys(target.maps)),
-        method="+".join(paths), method_reason="; ".join(reasons) if len(reasons) <= 2 else reasons[0],
+        method="+".join(paths), method_reason=reasons[0] if reasons else "",
         convention="convolution" if flipped else "correlation",
         boundary=options.boundary, padding=options.padding, stride=options.stride,
         dilation=options.dilation, load_ms=load_ms, convolve_ms=(t1 - t0) * 1e3 - engine.verify_ms,

@@ -75,8 +75,13 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
     if result.maps:
         console.print(timing_table(result))
         console.print(Text(settings_line(result), style="dim"))
-        for reason in dict.fromkeys(m.method_reason for m in result.maps if m.method_reason):
-            console.print(Text(f"method {reason}", style="dim"), soft_wrap=True)
+        # Why each kernel ran as it did, for its first output (later ones differ only in the estimates).
+        reasons = {}
+        for m in result.maps:
+            reasons.setdefault(m.kernel, m.method_reason)
+        for kernel, reason in reasons.items():
+            if reason:
+                console.print(Text(f"{kernel}: {reason}", style="dim"), soft_wrap=True)
         diffs = [m.max_diff for m in result.maps if m.max_diff is not None]
         if diffs:
             console.print(Text(f"verified against scipy.signal: largest difference {max(diffs):.1e}",

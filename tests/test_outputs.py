@@ -158,6 +158,10 @@ def test_sixteen_bit_round_trip_through_identity_is_lossless():
 
 
 def test_colormaps():
+    from convcli.colormaps import _STOPS
+    from convcli.options import COLORMAPS
+
+    assert set(_STOPS) == set(COLORMAPS)  # every name offered has its colour stops
     for name in ("viridis", "inferno", "gray", "coolwarm"):
         table = lookup_table(name)
         assert table.shape == (256, 3) and table.min() >= 0 and table.max() <= 1
