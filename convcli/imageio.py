@@ -102,9 +102,9 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
             if width * height > max_pixels:
                 raise InputError(f"{path}: refused: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
                                  f"--max-pixels limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?)")
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            return image
+            opened.load()
+            ImageOps.exif_transpose(opened, in_place=True)  # no copy when there is nothing to turn
+            return opened
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
