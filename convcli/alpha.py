@@ -33,6 +33,9 @@ def conv2d_with_alpha(color: np.ndarray, alpha: np.ndarray, kernel: np.ndarray,
     """
     weight = alpha if color.ndim == 2 else alpha[..., None]
     magnitude = np.abs(kernel)
+    if not magnitude.any():  # an all-zero kernel: zero colour, fully opaque
+        zeros = convolve(color, kernel)
+        return zeros, np.ones(zeros.shape[:2], dtype=zeros.dtype)
     coverage = convolve(alpha, magnitude) / magnitude.sum()
     np.clip(coverage, 0.0, 1.0, out=coverage)
     premultiplied = convolve(color * weight, kernel)

@@ -83,6 +83,10 @@ class ApplyOptions:
             )
         if self.colormap is not None and self.colormap not in COLORMAPS:
             raise ParameterError(f"colormap must be one of {', '.join(COLORMAPS)}; got {self.colormap!r}")
+        if self.overlay and (self.stride != 1 or self.padding != "same"):
+            raise ParameterError("--overlay needs each map the size of its input: stride 1 and padding same")
+        if any(part in ("..", "") for part in Path(self.name).parts[:-1]) or Path(self.name).is_absolute():
+            raise ParameterError(f"name template {self.name!r} must stay inside the -o folder")
         if self.map == "raw" and (self.colormap or self.overlay):
             raise ParameterError("--map raw keeps floats; --colormap and --overlay need pixels (another --map)")
         if isinstance(self.quality, bool) or not isinstance(self.quality, int) or not 1 <= self.quality <= 100:

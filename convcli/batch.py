@@ -24,8 +24,9 @@ from convcli import __version__
 from convcli.apply import ApplyOptions, SourceResult, Target, find_global_range, process_source, write_montage
 from convcli.errors import ParameterError
 from convcli.imageio import atomic_write
-from convcli.kernels import Entry, Kernel
+from convcli.kernels import Depthwise, Entry, Kernel, Layer
 from convcli.options import EXECUTORS
+from convcli.paths import THREADS_VARIABLE, default_workers
 from convcli.results import RunResult, make_folder
 
 MANIFEST_VERSION = 1
@@ -82,9 +83,11 @@ def run_job(job: Job) -> tuple[int, SourceResult]:
     return job.index, process_source(job.source, list(job.targets), job.options, job.global_range, tiles=job.tiles)
 
 
-def _ignore_sigint() -> None:
+def _start_worker(threads: int) -> None:
     # The parent handles Ctrl-C and stops the pool; workers must not each print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The cores are shared between the worker processes: each engine gets its part of them.
+    os.environ[THREADS_VARIABLE] = str(threads)
 
 
 def _serial(jobs: list[Job]) -> Iterator[tuple[int, SourceResult]]:
@@ -95,7 +98,8 @@ def _serial(jobs: list[Job]) -> Iterator[tuple[int, SourceResult]]:
 def _pool(jobs: list[Job], workers: int, stop: list) -> Iterator[tuple[int, SourceResult]]:
     context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
                                           else "spawn")
-    pool = context.Pool(min(workers, len(jobs)), initializer=_ignore_sigint)
+    processes = min(workers, len(jobs))
+    pool = context.Pool(processes, initializer=_start_worker, initargs=(max(1, default_workers() // processes),))
     stop.append(pool.terminate)
     try:
         yield from pool.imap_unordered(run_job, jobs)
@@ -195,14 +199,23 @@ def run(targets: list[Target], options: ApplyOptions, batch: BatchOptions = Batc
 
 # --- the manifest ------------------------------------------------------------------------------------
 
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float64).tobytes()).hexdigest()
+
+
 def _describe(entry: Entry) -> dict:
+    """What decides an entry's output: its weights (hashed) and settings, its members'."""
     if isinstance(entry, Kernel):
         return {"name": entry.name, "source": entry.source, "shape": list(entry.shape), "bias": entry.bias,
-                "flip": entry.flip, "map": entry.map,
-                "sha256": hashlib.sha256(np.ascontiguousarray(entry.weights).tobytes()).hexdigest()}
-    kind = type(entry).__name__.lower()
-    return {"name": entry.name, "kind": kind, "combine": getattr(entry, "combine", None),
-            "members": [_describe(member) for member in entry.kernels]}
+                "flip": entry.flip, "map": entry.map, "sha256": _sha256(entry.weights)}
+    if isinstance(entry, Layer):
+        return {"name": entry.name, "kind": "layer", "source": entry.source, "shape": list(entry.weights.shape),
+                "sha256": _sha256(entry.weights)}
+    described = {"name": entry.name, "kind": type(entry).__name__.lower(), "combine": getattr(entry, "combine", None),
+                 "members": [_describe(member) for member in entry.kernels]}
+    if isinstance(entry, Depthwise) and entry.pointwise is not None:
+        described["pointwise_sha256"] = _sha256(entry.pointwise)
+    return described
 
 
 def fingerprint(entries: list[Entry], options: ApplyOptions) -> tuple[str, dict]:
@@ -254,7 +267,4 @@ def write_manifest(path: Path, result: RunResult, targets: list[Target], options
     atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
-def default_workers() -> int:
-    """One worker per CPU."""
-    return os.cpu_count() or 1
 

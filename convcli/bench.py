@@ -58,7 +58,7 @@ def gaussian(size: int, sigma: float) -> np.ndarray:
 
 def default_cases(image: tuple[int, ...] = (3000, 4000, 3), bank_image: tuple[int, ...] = (2048, 2048),
                   seed: int = 0) -> list[Case]:
-    """The cases of PERF.md: 3x3, 7x7, 15x15 and 31x31 random kernels and a 31x31 Gaussian on a 12 MP
+    """The benchmark cases: 3x3, 7x7, 15x15 and 31x31 random kernels and a 31x31 Gaussian on a 12 MP
     RGB image, and a bank of 64 random 3x3 kernels on a 2048 x 2048 gray image."""
     rng = np.random.default_rng(seed)
     cases = [Case(f"{n}x{n} random", image, rng.standard_normal((n, n))) for n in (3, 7, 15, 31)]
@@ -125,7 +125,7 @@ class CaseResult:
 
 @dataclass
 class Target:
-    """One PERF.md target: ``met`` is None when a peer it needs was not measured."""
+    """One performance target: ``met`` is None when a peer it needs was not measured."""
 
     text: str
     met: bool | None
@@ -142,7 +142,7 @@ class BenchResult:
     environment: dict[str, str]
 
     def targets(self) -> list[Target]:
-        """The PERF.md targets, checked against this run's ratios."""
+        """The performance targets, checked against this run's ratios."""
         checks = []
 
         def check(case_name: str, engine: str, text: str, test: Callable[[float], bool]) -> None:

@@ -233,9 +233,10 @@ def apply(
     130 interrupted (Ctrl-C).
     """
     from convcli.apply import ApplyOptions, plan
-    from convcli.batch import BatchOptions, default_workers, run, write_manifest
+    from convcli.batch import BatchOptions, run, write_manifest
     from convcli.inputs import expand_inputs
     from convcli.library import load_library, resolve_kernels
+    from convcli.paths import default_workers
     from convcli.report import plan_table, progress_bar, render_run
 
     options = ApplyOptions(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation,
@@ -511,7 +512,7 @@ def bench_command(
     Cases: 3x3, 7x7, 15x15 and 31x31 random kernels and a 31x31 Gaussian on a 12 MP RGB float32
     image, and a bank of 64 random 3x3 kernels on a 2048 x 2048 gray one. Each engine runs --repeat
     times; the table shows medians, convcli's speed-up over each peer, the largest difference from
-    convcli's result and the PERF.md targets. Shared machines are noisy: quote the ratios.
+    convcli's result and the performance targets. Shared machines are noisy: quote the ratios.
     """
     import json
 

@@ -341,6 +341,8 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
     >>> conv2d(image, [[1, 2, 3]], boundary="zero", flip=True)[1]
     array([1., 2., 3.])
     """
+    if not isinstance(flip, (bool, np.bool_)):
+        raise ParameterError(f"flip must be True or False; got {flip!r}")
     image = _check_image(image)
     kernel = _check_kernel(kernel)
     stride = _positive_int("stride", stride)

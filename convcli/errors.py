@@ -32,3 +32,9 @@ class OutputError(ConvcliError):
     """An output cannot be written."""
 
     exit_code = 1
+
+
+class VerificationError(ConvcliError):
+    """A result differs from the scipy.signal reference by more than the tolerance (``--verify``)."""
+
+    exit_code = 1

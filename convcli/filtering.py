@@ -10,17 +10,11 @@ import numpy as np
 from convcli.alpha import conv2d_with_alpha
 from convcli.depthwise import cnn_layer, factorised_weights, pointwise, separable_cost, standard_cost
 from convcli.engine import Choice, choose_method, conv2d
-from convcli.errors import ConvcliError, ParameterError
+from convcli.errors import ParameterError, VerificationError
 from convcli.imageio import Picture
 from convcli.kernels import Chain, Depthwise, Entry, Kernel, Layer
 from convcli.mapping import resolve_map
 from convcli.stacks import combine
-
-
-class VerificationError(ConvcliError):
-    """A result differs from the scipy.signal reference by more than the tolerance."""
-
-    exit_code = 1
 
 
 class Engine:
@@ -83,7 +77,7 @@ def _apply_layer(picture: Picture, layer: Layer, engine: Engine, flip: bool) -> 
     if alpha is not None:  # premultiplied, like every other kernel: transparent colour never counts
         channels = [channel * alpha for channel in channels]
     total = sum(engine(channel, kernel, flip) for channel, kernel in zip(channels, weights))
-    if alpha is not None:
+    if alpha is not None and weights.any():
         magnitude = np.abs(weights).sum(axis=0)
         coverage = np.clip(engine(alpha, magnitude, flip) / magnitude.sum(), 0.0, 1.0)
         total = np.divide(total, coverage, out=np.zeros_like(total), where=coverage > 1e-6)

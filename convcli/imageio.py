@@ -8,9 +8,11 @@ so that the filter can treat it properly (see :mod:`convcli.alpha`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +94,15 @@ def to_gray(color: np.ndarray) -> np.ndarray:
     return (color @ LUMA).astype(np.float32)
 
 
+_PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is process-wide: one load changes it at a time
+
+
 def _open(path: Path, max_pixels: int) -> Image.Image:
+    with _PILLOW_LIMIT:
+        return _open_unlocked(path, max_pixels)
+
+
+def _open_unlocked(path: Path, max_pixels: int) -> Image.Image:
     limit = Image.MAX_IMAGE_PIXELS
     try:
         # Pillow's own check would refuse before ours with a limit of its choosing: ours decides.
@@ -165,7 +175,9 @@ def load_image(path: Path | str, *, gray: bool = False, max_pixels: int = DEFAUL
                    dpi=tuple(float(v) for v in dpi) if dpi else None)
 
 
+@functools.cache
 def _default_umask() -> int:
+    # Read once: os.umask can only be read by setting it, which is not safe while other threads write.
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -219,8 +231,8 @@ def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = N
 
     ``color`` is ``H x W`` or ``H x W x 3`` in [0, 1] (any floats when ``raw``). Gray maps from 16-bit
     or float inputs (``bit_depth`` above 8) are written as 16-bit PNG or TIFF; ``raw`` maps as float32
-    TIFF (one channel), ``.npy`` (``H x W`` or ``H x W x C``, alpha as the last channel) or ``.npz``
-    (the same array under the key ``name``).
+    TIFF (one channel), ``.npy`` (``H x W`` for gray, ``H x W x C`` otherwise: the map alone) or ``.npz``
+    (the same array under the key ``name``, and the alpha, when there is one, under ``name_alpha``).
     """
     path = Path(path)
     fmt = output_format(path)
@@ -230,12 +242,14 @@ def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = N
         alpha = None
 
     if fmt in ARRAY_FORMATS:
-        planes = color if alpha is None else np.dstack([color, alpha])
-        array = np.asarray(planes, dtype=np.float32)
+        array = np.asarray(color, dtype=np.float32)
         if fmt == "NPY":
+            if alpha is not None:
+                warnings.append(f"{path.name}: .npy holds the map alone; .npz keeps the alpha too")
             atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
         else:
-            atomic_write(path, lambda handle: np.savez_compressed(handle, **{name: array}))
+            arrays = {name: array} if alpha is None else {name: array, f"{name}_alpha": np.asarray(alpha, np.float32)}
+            atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
         return warnings
 
     if color.ndim == 3 and color.shape[2] != 3:
@@ -285,19 +299,19 @@ def save_stack(path: Path | str, layers: list[tuple[str, np.ndarray, np.ndarray 
                raw: bool = False) -> list[str]:
     """Write several maps of the same input to one file; return any warnings.
 
-    ``layers`` are ``(name, values, alpha)``. ``.npz`` holds one array per name; ``.npy`` one array
-    ``N x H x W[x C]`` in layer order (alpha, when there is one, as the last channel, as in
-    :func:`save_image`); ``.tif`` one page per layer, 8- or 16-bit (float32 with ``raw``), whose
+    ``layers`` are ``(name, values, alpha)``. ``.npz`` holds one array per name (and ``name_alpha``
+    for its alpha); ``.npy`` one array ``N x H x W[x C]`` of the maps in layer order; ``.tif`` one page
+    per layer, 8- or 16-bit (float32 with ``raw``), whose
     names are listed, as JSON, in the first page's ImageDescription tag.
     """
     path = Path(path)
     fmt = output_format(path)
     if fmt not in STACK_FORMATS:
         raise ParameterError(f"--stack writes one file per input: use .npz, .npy or .tif, not {path.suffix}")
-    arrays = {name: np.asarray(color if alpha is None else np.dstack([color, alpha]), dtype=np.float32)
-              for name, color, alpha in layers}
+    arrays = {name: np.asarray(color, dtype=np.float32) for name, color, _ in layers}
     if fmt == "NPZ":
-        atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+        alphas = {f"{name}_alpha": np.asarray(alpha, np.float32) for name, _, alpha in layers if alpha is not None}
+        atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays, **alphas))
         return []
     shapes = {array.shape for array in arrays.values()}
     if len(shapes) > 1:

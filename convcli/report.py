@@ -403,7 +403,7 @@ def export_line(export) -> Text:
 
 def bench_view(result) -> Group:
     """A ``convcli bench`` run: per case, each engine's median time, how many times faster convcli ran,
-    and the largest difference from convcli's result; then the PERF.md targets and the paths chosen."""
+    and the largest difference from convcli's result; then the performance targets and the paths chosen."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", caption_justify="left",
                   caption=f"median of up to {result.repeat} runs in ms, boundary {result.boundary}, the same "
                           "float32 array for every engine; speed-up = engine's time / convcli's")
@@ -425,7 +425,7 @@ def bench_view(result) -> Group:
         targets.append(f"{target.text} ({target.detail})\n")
     paths = Text("\n".join(f"{case.name}: {case.reason}" for case in result.cases), style="dim")
     machine = Text(" · ".join(f"{k} {v}" for k, v in result.environment.items()), style="dim")
-    return Group(table, Text("PERF.md targets", style="bold"), targets, Text("Paths chosen", style="bold"),
+    return Group(table, Text("performance targets", style="bold"), targets, Text("Paths chosen", style="bold"),
                  paths, machine)
 
 

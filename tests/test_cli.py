@@ -568,14 +568,18 @@ def test_map_raw_default_name_is_npy():
     assert sorted(os.listdir("out")) == ["a_blur.npy", "a_edge.npy"]
 
 
-def test_map_raw_rgba_keeps_alpha_as_last_channel():
+def test_map_raw_rgba_npy_holds_the_map_and_npz_the_alpha_too():
     pixels = np.dstack([noise((H, W, 3)), np.full((H, W), 255, np.uint8)])
     pixels[2:4, 3:6, 3] = 0
     save("a.png", pixels)
-    assert_ok(run("apply", "a.png", "-k", "identity", "--map", "raw", "-o", "out.npy"))
-    out = np.load("out.npy")
-    assert out.shape == (H, W, 4)
-    np.testing.assert_array_equal(out[..., 3], pixels[..., 3] / np.float32(255))
+    result = run("apply", "a.png", "-k", "identity", "--map", "raw", "-o", "out.npy")
+    assert_ok(result)
+    assert np.load("out.npy").shape == (H, W, 3)  # the contract: H x W x C
+    assert "out.npy: .npy holds the map alone; .npz keeps the alpha too" in result.stderr
+    assert_ok(run("apply", "a.png", "-k", "identity", "--map", "raw", "-o", "out.npz"))
+    with np.load("out.npz") as stored:
+        assert stored["identity"].shape == (H, W, 3)
+        np.testing.assert_array_equal(stored["identity_alpha"], pixels[..., 3] / np.float32(255))
 
 
 def test_verify_reports_the_difference():

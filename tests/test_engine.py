@@ -251,6 +251,7 @@ def test_every_alias_resolves_as_the_contract_says():
                              "such as replicate, reflect, reflect101, circular); got 'bogus'"),
     (dict(cval=float("nan")), "cval must be finite; got nan"),
     (dict(cval="grey"), "cval must be a number; got 'grey'"),
+    (dict(flip="no"), "flip must be True or False; got 'no'"),
     (dict(method="magic"), "method must be one of auto, direct, separable, fft, gemm; got 'magic'"),
 ])
 def test_bad_arguments_name_the_parameter_and_value(kwargs, message):

@@ -193,9 +193,11 @@ def test_colormap_and_overlay_through_the_cli():
 def test_overlay_needs_the_input_size():
     save("a.png", gray())
     result = invoke("apply", "a.png", "-k", "edge", "--overlay", "--stride", "2", "-o", "o.png")
-    assert result.exit_code == 1
-    assert "--overlay needs a map the size of its input (15x12); this one is 8x6: use stride 1 and padding same" \
-        in result.stderr
+    assert result.exit_code == 2  # a usage mistake, found before any image is read
+    assert result.stderr == "Error: --overlay needs each map the size of its input: stride 1 and padding same\n"
+    result = invoke("apply", "a.png", "-k", "edge", "-o", "out", "--name", "../{stem}_{kernel}.png")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: name template '../{stem}_{kernel}.png' must stay inside the -o folder\n"
 
 
 def test_montage_has_a_row_per_input_and_a_tile_per_map():

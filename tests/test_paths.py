@@ -393,7 +393,7 @@ def test_bench_command_prints_json_and_table(tmp_path):
     assert data["cases"][0]["timings"][1]["engine"] == "scipy.ndimage.correlate"
     result = runner.invoke(app, [*args, "--json", str(tmp_path / "b.json")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "convcli (direct)" in result.stdout and "PERF.md targets" in result.stdout
+    assert "convcli (direct)" in result.stdout and "performance targets" in result.stdout
     assert "3x3: at least 3x faster than ndimage" in result.stdout
     assert json.loads((tmp_path / "b.json").read_text())["repeat"] == 1
     bad = runner.invoke(app, ["bench", "--size", "big"])

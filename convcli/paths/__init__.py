@@ -50,8 +50,14 @@ def _one_blas_thread() -> None:
         setter(1)
 
 
+#: Set by a batch's worker processes so that, together, their engines use each core once.
+THREADS_VARIABLE = "CONVCLI_THREADS"
+
+
 def default_workers() -> int:
-    """Threads to use: the cores this process may run on."""
+    """Threads to use: ``$CONVCLI_THREADS`` when set, else the cores this process may run on."""
+    if os.environ.get(THREADS_VARIABLE, "").isdigit() and int(os.environ[THREADS_VARIABLE]) > 0:
+        return int(os.environ[THREADS_VARIABLE])
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
