@@ -328,6 +328,7 @@ def _write_target(picture: Picture, target: Target, options: ApplyOptions, load_
         warnings = save_image(target.output, values, alpha, bit_depth=depth, raw=raw, name=name,
                               icc_profile=icc, dpi=dpi, quality=options.quality)
     t3 = time.perf_counter()
+    warnings = list(picture.warnings) + warnings
     if count and (low + high) / count > CLIP_WARNING:
         warnings.append(f"{target.output.name}: {100 * (low + high) / count:.1f}% of the values were clipped "
                         f"({100 * low / count:.1f}% low, {100 * high / count:.1f}% high); "

@@ -57,6 +57,7 @@ class Picture:
     mode: str  # the Pillow mode it was read from
     icc_profile: bytes | None = None  # kept only while it still describes ``color``
     dpi: tuple[float, float] | None = None
+    warnings: tuple[str, ...] = ()  # what reading lost (16-bit colour read as 8 bits)
 
     @property
     def height(self) -> int:
@@ -112,6 +113,9 @@ def _open_unlocked(path: Path, max_pixels: int) -> Image.Image:
             if width * height > max_pixels:
                 raise InputError(f"{path}: refused: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
                                  f"--max-pixels limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?)")
+            # Pillow has no 16-bit colour mode: such files decode to 8 bits per channel.
+            opened.info["convcli_deep_colour"] = opened.mode in ("RGB", "RGBA") and any(
+                ";16" in str(tile.args) for tile in opened.tile)
             opened.load()
             ImageOps.exif_transpose(opened, in_place=True)  # no copy when there is nothing to turn
             return opened
@@ -171,8 +175,10 @@ def load_image(path: Path | str, *, gray: bool = False, max_pixels: int = DEFAUL
     if gray and color.ndim == 3:
         color = to_gray(color)
         icc = None
+    lost = (f"{path.name}: 16-bit colour is read with 8 bits per channel (Pillow has no 16-bit RGB mode), "
+            "so its outputs are 8-bit",) if image.info.get("convcli_deep_colour") else ()
     return Picture(color=color, alpha=alpha, bit_depth=depth, mode=mode, icc_profile=icc,
-                   dpi=tuple(float(v) for v in dpi) if dpi else None)
+                   dpi=tuple(float(v) for v in dpi) if dpi else None, warnings=lost)
 
 
 @functools.cache
@@ -268,7 +274,7 @@ def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = N
         if color.ndim == 2 and bit_depth > 8:
             reason = "with alpha" if alpha is not None else f"as {fmt}"
             warnings.append(f"{path.name}: 16-bit gray cannot be written {reason}; wrote 8 bits")
-        elif color.ndim == 3 and bit_depth > 8:
+        elif color.ndim == 3 and bit_depth > 8:  # e.g. a 16-bit gray image mixed into colour by --pointwise
             warnings.append(f"{path.name}: Pillow writes colour with 8 bits per channel")
         planes = color if alpha is None else np.dstack([color, alpha])
         image = Image.fromarray(_quantise(planes, 8))

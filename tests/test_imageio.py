@@ -548,3 +548,24 @@ def test_atomic_write_failure_without_an_original(tmp_path):
     with pytest.raises(ValueError, match="nope"):
         atomic_write(tmp_path / "out.bin", writer)
     assert folder_names(tmp_path) == []
+
+
+def test_sixteen_bit_colour_is_read_with_eight_bits_and_says_so(tmp_path):
+    import struct
+    import zlib
+
+    height, width = 4, 5
+    data = np.random.default_rng(0).integers(0, 65535, (height, width, 3), dtype=np.uint16).astype(">u2")
+    rows = b"".join(b"\x00" + data[y].tobytes() for y in range(height))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)  # 16 bits, truecolour
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    (tmp_path / "deep.png").write_bytes(png)
+    picture = load_image(tmp_path / "deep.png")
+    assert picture.color.shape == (height, width, 3) and picture.bit_depth == 8
+    assert picture.warnings == ("deep.png: 16-bit colour is read with 8 bits per channel (Pillow has no 16-bit RGB "
+                                "mode), so its outputs are 8-bit",)
+    assert load_image(tmp_path / "deep.png", gray=True).warnings  # still said with --gray
