@@ -56,7 +56,7 @@ __all__ = [
 # --- checking arguments -------------------------------------------------------------------------------
 
 
-def _image(image: object, name: str = "image") -> np.ndarray:
+def as_channels(image: object, name: str = "image") -> np.ndarray:
     """An ``H x W x C`` real array (``H x W`` becomes one channel)."""
     array = np.asarray(image)
     if array.dtype.kind not in "biuf":
@@ -114,7 +114,7 @@ def depthwise_conv2d(image, bank, **options) -> np.ndarray:
     >>> out[..., 0].tolist(), out[0, 0, 1]
     ([[0.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]], np.float64(3.0))
     """
-    image = _image(image)
+    image = as_channels(image)
     bank = _weights(bank, "bank", "C x kh x kw")
     channels = image.shape[2]
     if bank.shape[0] != channels:
@@ -145,7 +145,7 @@ def pointwise(maps, matrix) -> np.ndarray:
     >>> pointwise(rgb, [0.299, 0.587, 0.114])[..., 0].round(4).tolist()
     [[0.5925, 0.5925], [0.5925, 0.5925]]
     """
-    maps = _image(maps, "maps")
+    maps = as_channels(maps, "maps")
     if np.ndim(matrix) == 1:
         matrix = np.asarray(matrix)[None, :]
     matrix = _weights(matrix, "pointwise matrix", "O x C")
@@ -183,7 +183,7 @@ def cnn_layer(image, weights, *, bias=None, **options) -> np.ndarray:
     >>> cnn_layer(image, weights)[0, 1, 1]
     np.float64(7.0)
     """
-    image = _image(image)
+    image = as_channels(image)
     weights = _weights(weights, "weights", "O x I x kh x kw")
     outputs, inputs = weights.shape[:2]
     if inputs != image.shape[2]:
@@ -315,7 +315,7 @@ def compare_separable(image, bank, matrix, **options) -> SeparableRun:
     Returns the factorised maps with both timings, both costs and the largest difference between them
     (float32 rounding). The options are those of :func:`convcli.conv2d`.
     """
-    image = _image(image)
+    image = as_channels(image)
     weights = factorised_weights(bank, matrix)
     started = time.perf_counter()
     depthwise = depthwise_conv2d(image, bank, **options)

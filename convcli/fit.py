@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from convcli.depthwise import as_channels
 from convcli.errors import ParameterError
 from convcli.imageio import atomic_write, load_image
 from convcli.kernels import MAX_KERNEL_SIDE, check_name
@@ -66,13 +67,7 @@ class Fit:
 
 
 def _as_channels(image: object, name: str) -> np.ndarray:
-    array = np.asarray(image)
-    if array.dtype.kind not in "biuf":
-        raise ParameterError(f"{name} must hold real numbers; got dtype {array.dtype}")
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3 or 0 in array.shape:
-        raise ParameterError(f"{name} must be H x W or H x W x C; got shape {np.shape(image)}")
+    array = as_channels(image, name)
     if not np.all(np.isfinite(array)):
         raise ParameterError(f"{name} holds NaN or infinite values")
     return array.astype(np.float64, copy=False)
