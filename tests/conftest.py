@@ -13,3 +13,11 @@ def isolated_user_config(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("CONVCLI_KERNELS", raising=False)
     monkeypatch.delenv("CONVCLI_CALIBRATION", raising=False)
     return home
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Run in an empty folder of one's own, with a terminal wide enough that report lines stay whole."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    return tmp_path

@@ -26,11 +26,7 @@ from convcli.imageio import load_image
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("workdir")  # an empty folder of its own (conftest.py)
 
 
 def invoke(*args):

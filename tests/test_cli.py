@@ -40,11 +40,7 @@ BUILTINS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")  # the report's settings line stays on one line
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("workdir")  # an empty folder of its own (conftest.py)
 
 
 # ----------------------------------------------------------------------------------------- helpers

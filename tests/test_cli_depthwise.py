@@ -15,10 +15,7 @@ from convcli.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "250")
+pytestmark = pytest.mark.usefixtures("workdir")  # an empty folder of its own (conftest.py)
 
 
 def rgb(seed=0, shape=(14, 17, 3)):

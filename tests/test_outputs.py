@@ -27,11 +27,7 @@ SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
 SOBEL_Y = SOBEL_X.T
 
 
-@pytest.fixture(autouse=True)
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("workdir")  # an empty folder of its own (conftest.py)
 
 
 def gray(seed=0, shape=(12, 15)) -> np.ndarray:

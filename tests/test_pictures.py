@@ -32,11 +32,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TILT = np.array([[1, 2, 4], [-8, 0, 16], [-32, -64, 128]], dtype=float) / 128
 
 
-@pytest.fixture(autouse=True)
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("workdir")  # an empty folder of its own (conftest.py)
 
 
 def run(*args):

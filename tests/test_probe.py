@@ -27,11 +27,7 @@ K = np.array([[1, 2, 4], [8, 16, 32], [64, 128, 256]], dtype=float)
 EVEN = np.array([[1, 2, 4], [8, 16, 32]], dtype=float)  # 2x3: anchor (0, 1), the cell before the middle row
 
 
-@pytest.fixture(autouse=True)
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("workdir")  # an empty folder of its own (conftest.py)
 
 
 def run(*args):
