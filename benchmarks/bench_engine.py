@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from convcli import bench
+from convcli.tools import bench
 
 
 def main() -> None:

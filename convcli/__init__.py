@@ -14,9 +14,9 @@ from convcli.errors import ConvcliError, InputError, KernelError, OutputError, P
 def __getattr__(name: str):
     # The engine (and NumPy with it) is imported on first use, so that `convcli --help` starts fast.
     if name in ("conv2d", "output_shape"):
-        from convcli import engine
+        from convcli.engine import conv
 
-        return getattr(engine, name)
+        return getattr(conv, name)
     raise AttributeError(f"module 'convcli' has no attribute {name!r}")
 
 __all__ = [

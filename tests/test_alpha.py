@@ -7,7 +7,7 @@ import pytest
 from scipy import signal
 
 from convcli import conv2d
-from convcli.alpha import conv2d_with_alpha
+from convcli.engine.alpha import conv2d_with_alpha
 
 
 def engine(image, kernel):

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from convcli import __version__, conv2d
 from convcli.cli import app
-from convcli.imageio import load_image
+from convcli.imageio.reading import load_image
 
 runner = CliRunner()  # this Typer's runner keeps stderr apart: result.stdout and result.stderr
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -244,7 +244,7 @@ def test_name_template():
 def test_one_output_file_for_several_outputs_is_refused(workdir):
     save("a.png", noise((H, W)))
     result = run("apply", "a.png", "-k", "edge", "-k", "blur", "-o", "out.png")
-    assert_error(result, 2, "-o out.png names one file, but this run writes 2 outputs "
+    assert_error(result, 2, "--output out.png names one file, but this run writes 2 outputs "
                             "(1 input x 2 kernels); give a folder")
     assert sorted(os.listdir(workdir)) == ["a.png"]
 
@@ -259,7 +259,7 @@ def test_name_template_collision_is_refused():
 def test_name_template_with_an_unknown_field():
     save("a.png", noise((H, W)))
     result = run("apply", "a.png", "-k", "edge", "-o", "out", "--name", "{stem}_{size}.png")
-    assert_error(result, 2, "name template '{stem}_{size}.png' may use only {stem}, {kernel} and {ext}; got {size}")
+    assert_error(result, 2, "--name template '{stem}_{size}.png' may use only {stem}, {kernel} and {ext}; got {size}")
 
 
 def test_name_template_with_an_unclosed_brace():
@@ -267,7 +267,7 @@ def test_name_template_with_an_unclosed_brace():
     result = run("apply", "a.png", "-k", "edge", "-o", "out", "--name", "{stem")
     assert result.exit_code == 2
     assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert err_lines(result)[0].startswith("Error: name template '{stem'")
+    assert err_lines(result)[0].startswith("Error: --name template '{stem'")
 
 
 # ----------------------------------------------------------------------------------- kernel forms
@@ -831,18 +831,29 @@ def test_unsupported_output_extension():
 
 
 @pytest.mark.parametrize(("option", "message"), [
-    (["--stride", "0"], "stride must be an integer >= 1; got 0"),
-    (["-s", "-3"], "stride must be an integer >= 1; got -3"),
-    (["--dilation", "0"], "dilation must be an integer >= 1; got 0"),
-    (["--padding", "-1"], "padding must be same, valid, full or an integer >= 0; got '-1'"),
-    (["--padding", "bogus"], "padding must be same, valid, full or an integer >= 0; got 'bogus'"),
-    (["--boundary", "bogus"], "boundary must be one of zero, constant, edge, symmetric, mirror, wrap "
+    (["--padding", "-1"], "--padding must be same, valid, full or an integer >= 0; got '-1'"),
+    (["--padding", "bogus"], "--padding must be same, valid, full or an integer >= 0; got 'bogus'"),
+    (["--boundary", "bogus"], "--boundary must be one of zero, constant, edge, symmetric, mirror, wrap "
                               "(or an alias such as replicate, reflect, reflect101, circular); got 'bogus'"),
-    (["--cval", "nan"], "cval must be finite; got nan"),
+    (["--cval", "nan"], "--cval must be finite; got nan"),
 ])
 def test_out_of_range_values(workdir, option, message):
     save("a.png", noise((H, W)))
     assert_error(run("apply", "a.png", "-k", "edge", *option, "-o", "out.png"), 2, message)
+    assert sorted(os.listdir(workdir)) == ["a.png"]
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--stride", "0"], "Invalid value for '--stride' / '-s': Input should be greater than or equal to 1"),
+    (["-s", "-3"], "Invalid value for '--stride' / '-s': Input should be greater than or equal to 1"),
+    (["--dilation", "0"], "Invalid value for '--dilation' / '-d': Input should be greater than or equal to 1"),
+    (["--quality", "101"], "Invalid value for '--quality': Input should be less than or equal to 100"),
+])
+def test_ranges_are_checked_by_the_parser(workdir, option, message):
+    save("a.png", noise((H, W)))
+    result = run("apply", "a.png", "-k", "edge", *option, "-o", "out.png")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert err_lines(result)[-1] == f"Error: {message}"
     assert sorted(os.listdir(workdir)) == ["a.png"]
 
 
@@ -979,7 +990,7 @@ def test_library_does_not_import_the_cli_stack():
     code = (
         "import sys\n"
         "import numpy as np\n"
-        "import convcli, convcli.apply, convcli.imageio, convcli.kernels, convcli.inputs, convcli.mapping\n"
+        "import convcli, convcli.pipeline.batch, convcli.imageio.writing, convcli.kernels.specs, convcli.pixels.render\n"
         "out = convcli.conv2d(np.arange(20.0).reshape(4, 5), np.ones((3, 3)), boundary='zero')\n"
         "assert out[1, 1] == 54.0, out\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'rich', 'click'}))\n"

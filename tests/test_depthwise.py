@@ -16,26 +16,21 @@ from scipy.signal import correlate2d
 from typer.testing import CliRunner
 
 from convcli.cli import app
-from convcli.depthwise import (
+from convcli.engine.layers import (
     cnn_layer,
-    compare_separable,
     dense_cost,
     depthwise_conv2d,
-    entry_kernels,
     factorised_weights,
-    load_pointwise,
-    load_pytorch_weights,
-    parse_pointwise,
     pointwise,
-    pointwise_matrix,
-    pytorch_bank,
     separable_cost,
     standard_cost,
-    write_pytorch_bank,
 )
 from convcli.errors import KernelError, ParameterError
-from convcli.kernels import Bank, Chain, Kernel
-from convcli.library import load_library
+from convcli.kernels.composite import Bank, Chain
+from convcli.kernels.kernel import Kernel
+from convcli.kernels.library import load_library
+from convcli.kernels.pointwise import load_pointwise, parse_pointwise, pointwise_matrix
+from convcli.tools.export import pytorch_bank, write_pytorch_bank
 
 runner = CliRunner()
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -188,19 +183,6 @@ def test_depthwise_then_pointwise_equals_the_full_convolution_it_factorises():
     np.testing.assert_allclose(full, expected, atol=1e-10)
 
 
-def test_compare_separable_times_both_and_counts_their_costs():
-    rng = np.random.default_rng(9)
-    picture = rng.random((20, 24, 3)).astype(np.float32)
-    run_ = compare_separable(picture, rng.normal(size=(3, 3, 3)), parse_pointwise("0.299,0.587,0.114"),
-                             padding="valid")
-    assert run_.maps.shape == (18, 22, 1)
-    assert run_.max_diff < 1e-5
-    assert min(run_.depthwise_ms, run_.pointwise_ms, run_.full_ms, run_.speedup) >= 0
-    assert run_.standard == standard_cost(3, 1, (3, 3), 18 * 22)
-    assert run_.separable == separable_cost(3, 1, (3, 3), 18 * 22)
-    assert (run_.standard.parameters, run_.separable.parameters) == (27 + 1, 27 + 3 + 3 + 1)
-
-
 def test_costs_by_hand():
     cost = standard_cost(16, 32, (5, 3), 100)
     assert (cost.weights, cost.biases, cost.macs) == (5 * 3 * 16 * 32, 32, 100 * 5 * 3 * 16 * 32)
@@ -255,7 +237,7 @@ def test_bad_pointwise_files(workdir, text, message):
 
 def test_export_and_load_pytorch_weights(workdir):
     library = load_library()
-    kernels = entry_kernels([library["sobel"], library["outline"]])
+    kernels = [k for entry in (library["sobel"], library["outline"]) for k in entry.flat()]
     export = write_pytorch_bank("bank.npy", kernels)
     assert export.shape == (3, 1, 3, 3) and export.names == ("sobel_x", "sobel_y", "outline")
     assert export.notes == ("'outline' has bias 1, which the weights array cannot hold (PyTorch keeps it in "
@@ -264,9 +246,6 @@ def test_export_and_load_pytorch_weights(workdir):
     assert array.dtype == np.float32 and array.shape == (3, 1, 3, 3)
     np.testing.assert_array_equal(array[0, 0], [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
     np.testing.assert_array_equal(array[1, 0], [[-1, -2, -1], [0, 0, 0], [1, 2, 1]])
-    loaded = load_pytorch_weights("bank.npy")
-    assert loaded.dtype == np.float64
-    np.testing.assert_array_equal(loaded, array)
 
 
 def test_exported_weights_give_the_apply_result_through_a_cnn_layer():
@@ -294,28 +273,10 @@ def test_exported_weights_in_pytorch(workdir):
     np.testing.assert_allclose(cnn_layer(picture, np.load("k.npy"), padding=1, boundary="zero"), theirs, atol=1e-6)
 
 
-def test_entry_kernels():
+def test_flat_kernels_of_each_entry():
     a, b = Kernel("a", [[1, 2]]), Kernel("b", [[4, 8]])
-    assert [k.name for k in entry_kernels([a, Bank("bank", (a, b)), Chain("chain", (a, b))])] == ["a", "a", "b",
-                                                                                                   "chain"]
-
-
-@pytest.mark.parametrize(("array", "message"), [
-    (np.zeros((2, 3, 3)), "w.npy: layer weights must be 4-D, O x I x kh x kw (PyTorch's layout); got shape "
-                          "(2, 3, 3)"),
-    (np.full((1, 1, 2, 2), np.nan), "w.npy: holds NaN or infinite values"),
-    (np.zeros((0, 1, 3, 3)), "w.npy: holds no weights (shape (0, 1, 3, 3))"),
-])
-def test_bad_weight_files(workdir, array, message):
-    np.save("w.npy", array)
-    with pytest.raises(KernelError) as caught:
-        load_pytorch_weights("w.npy")
-    assert str(caught.value) == message
-
-
-def test_missing_weight_file():
-    with pytest.raises(KernelError, match=r"^nope.npy: no such kernel file$"):
-        load_pytorch_weights("nope.npy")
+    entries = [a, Bank("bank", (a, b)), Chain("chain", (a, b))]
+    assert [k.name for entry in entries for k in entry.flat()] == ["a", "a", "b", "chain"]
 
 
 # ---------------------------------------------------------------------------------------------- CLI

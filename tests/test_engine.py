@@ -18,9 +18,9 @@ from hypothesis.extra.numpy import arrays
 from scipy import signal
 
 from convcli import conv2d, output_shape
-from convcli.engine import BOUNDARIES, BOUNDARY_ALIASES, resolve_boundary
+from convcli.engine.boundary import BOUNDARIES, BOUNDARY_ALIASES, resolve_boundary
+from convcli.engine.reference import reference_conv2d
 from convcli.errors import ParameterError
-from convcli.verify import reference_conv2d
 
 SHAPES = [(3, 3), (1, 1), (2, 2), (4, 4), (2, 3), (3, 2), (1, 4), (5, 1), (4, 5), (5, 5)]
 PADDINGS = ["same", "valid", "full", 0, 1, 3]
@@ -327,7 +327,7 @@ def test_shifted_delta_shifts_the_image(x, dy, dx):
 
 def test_core_imports_neither_typer_nor_rich():
     code = ("import sys, numpy as np; import convcli; convcli.conv2d(np.ones((4, 4)), np.ones((3, 3))); "
-            "import convcli.apply, convcli.kernels, convcli.imageio, convcli.inputs, convcli.verify; "
+            "import convcli.pipeline.batch, convcli.kernels.specs, convcli.imageio.inputs, convcli.engine.reference; "
             "print(sorted(m for m in ('typer', 'rich', 'click') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
@@ -335,9 +335,9 @@ def test_core_imports_neither_typer_nor_rich():
 
 def test_many_strips_and_threads_match_the_reference(monkeypatch):
     """Photos are cut into row strips run on threads; tiny strips here make every seam show."""
-    import convcli.engine
+    import convcli.engine.plan
 
-    monkeypatch.setattr(convcli.engine, "STRIP_BYTES", 64)
+    monkeypatch.setattr(convcli.engine.plan, "STRIP_BYTES", 64)
     x = image((23, 17, 3), seed=5)
     for kshape, boundary, padding, stride, dilation, flip in itertools.product(
             [(3, 3), (4, 5), (7, 2)], BOUNDARIES, ["same", "valid", "full", 4], [1, 2], [1, 3], [False, True]):

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from convcli.cli import app
-from convcli.depthwise import dense_cost, separable_cost, standard_cost
-from convcli.engine import output_shape
+from convcli.engine.conv import output_shape
+from convcli.engine.layers import dense_cost, separable_cost, standard_cost
 from convcli.errors import ParameterError
-from convcli.explain import LayerKernel, explain, layer_kernels, parse_size
-from convcli.library import load_library
+from convcli.kernels.library import load_library
+from convcli.tools.explain import LayerKernel, explain, layer_kernels, parse_size
 
 runner = CliRunner()
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -105,7 +105,7 @@ def test_vgg_first_layer_costs():
     assert dense.parameters == 483_385_147_392 + 224 * 224 * 64
     assert ex.mac_saving == pytest.approx(1728 / 219)
     assert ex.saving_formula == "1 / (1/64 + 1/9) = 7.89"
-    assert ex.parameter_saving == pytest.approx(1792 / 286)
+    assert ex.total("standard").parameters / ex.total("separable").parameters == pytest.approx(1792 / 286)
 
 
 @pytest.mark.parametrize(("kernels", "saving"), [(64, 7.89), (256, 8.69), (1024, 8.92)])
@@ -214,7 +214,7 @@ def test_explain_prints_the_worked_figures():
 
 
 def test_explain_a_chain_with_stride_and_same_padding():
-    result = run("explain", "-k", "smooth_edges", "--size", "33x20", "-c", "1", "-n", "8", "--stride", "2")
+    result = run("explain", "-k", "smooth_edges", "--input-size", "33x20", "-c", "1", "--out-channels", "8", "--stride", "2")
     assert result.exit_code == 0, result.output
     out = lines(result.stdout)
     assert "Output size (padding same: one output per s input pixels, TensorFlow's SAME): H' = ceil(H / s)" in out
@@ -226,15 +226,15 @@ def test_explain_a_chain_with_stride_and_same_padding():
 
 
 def test_explain_errors():
-    result = run("explain", "-k", "3x3", "--size", "huge")
+    result = run("explain", "-k", "3x3", "--input-size", "huge")
     assert result.exit_code == 2
-    assert lines(result.stderr) == ["Error: size must be HxW, e.g. 224x224, or one number for a square; got 'huge'"]
-    result = run("explain", "-k", "9x9", "--size", "4x4", "--padding", "valid")
+    assert lines(result.stderr) == ["Error: --input-size must be HxW, e.g. 224x224, or one number for a square; got 'huge'"]
+    result = run("explain", "-k", "9x9", "--input-size", "4x4", "--padding", "valid")
     assert result.exit_code == 2
     assert lines(result.stderr) == ["Error: padding 'valid' leaves no output at layer 1: the 9x9 kernel '9x9' "
                                     "(dilation 1) does not fit its 4x4 input"]
-    result = run("explain", "-k", "3x3", "-n", "0")
-    assert lines(result.stderr) == ["Error: out_channels must be an integer >= 1; got 0"]
+    result = run("explain", "-k", "3x3", "--out-channels", "0")
+    assert lines(result.stderr)[-1] == "Error: Invalid value for '--out-channels': Input should be greater than or equal to 1"
 
 
 def test_explain_help():
@@ -243,5 +243,5 @@ def test_explain_help():
     text = " ".join(ANSI.sub("", result.stdout).split())
     assert "Output shape, receptive field, parameters and multiply-adds" in text
     assert "floor((H + 2P - d(k - 1) - 1) / s) + 1" in text
-    for flag in ("--size", "--channels", "--out-channels", "--stride", "--padding", "--dilation", "--kernels"):
+    for flag in ("--input-size", "--channels", "--out-channels", "--stride", "--padding", "--dilation", "--kernels"):
         assert flag in text

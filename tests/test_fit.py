@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_kernel_file
 from PIL import Image
 from scipy.signal import correlate2d
 from typer.testing import CliRunner
 
 from convcli.cli import app
 from convcli.errors import KernelError, ParameterError
-from convcli.fit import Fit, fit_images, fit_kernel, kernel_toml, write_kernel_toml
-from convcli.library import load_kernel_file
+from convcli.tools.fit import Fit, fit_images, fit_kernel, kernel_toml, write_kernel_toml
 
 runner = CliRunner()
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -179,7 +179,7 @@ def test_fit_prints_the_kernel_and_writes_toml_to_stdout(workdir):
     before, kernel, after = pair()
     save_float("before.tif", before)
     save_float("after.tif", after)
-    result = run("fit", "before.tif", "after.tif", "--size", "5")
+    result = run("fit", "before.tif", "after.tif", "--kernel-size", "5")
     assert result.exit_code == 0, result.output
     document = tomllib.loads(result.stdout)
     weights = np.array(document["kernels"]["fitted"]["weights"])
@@ -198,7 +198,7 @@ def test_fit_reports_the_residual_of_a_noisy_pair(workdir):
     before, _, after = pair(size=(64, 64), noise=0.01)
     save_float("before.tif", before)
     save_float("after.tif", after)
-    result = run("fit", "before.tif", "after.tif", "--size", "5", "-o", "k.toml")
+    result = run("fit", "before.tif", "after.tif", "--kernel-size", "5", "-o", "k.toml")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     kernel = load_kernel_file("k.toml")["fitted"]
@@ -212,7 +212,7 @@ def test_the_fitted_kernel_applies_back(workdir):
     before, _, after = pair(size=(24, 20), kernel_size=3)
     save_float("before.tif", before)
     save_float("after.tif", after)
-    result = run("fit", "before.tif", "after.tif", "--size", "3", "-o", "k.toml", "--kernel-name", "learned")
+    result = run("fit", "before.tif", "after.tif", "--kernel-size", "3", "-o", "k.toml", "--kernel-name", "learned")
     assert result.exit_code == 0, result.output
     result = run("apply", "before.tif", "--kernels", "k.toml", "-k", "learned", "--map", "raw", "-o", "again.npy")
     assert result.exit_code == 0, result.output
@@ -224,10 +224,10 @@ def test_fit_gray_and_colour(workdir):
     colour = (rng.random((20, 24, 3)) * 255).astype(np.uint8)
     Image.fromarray(colour).save("rgb.png")
     Image.fromarray(colour).convert("L").save("gray.png")
-    result = run("fit", "rgb.png", "gray.png", "--size", "3")
+    result = run("fit", "rgb.png", "gray.png", "--kernel-size", "3")
     assert result.exit_code == 2
     assert lines(result.stderr) == ["Error: rgb.png has 3 channels but gray.png has 1; add --gray to fit on luminance"]
-    result = run("fit", "rgb.png", "rgb.png", "--size", "3")
+    result = run("fit", "rgb.png", "rgb.png", "--kernel-size", "3")
     assert result.exit_code == 0, result.output
     assert lines(result.stderr)[1].startswith("3 channels, 1,188 equations")  # 18 x 22 positions x 3
     np.testing.assert_allclose(tomllib.loads(result.stdout)["kernels"]["fitted"]["weights"],
@@ -237,22 +237,22 @@ def test_fit_gray_and_colour(workdir):
 
 def test_fit_warns_when_the_image_cannot_determine_the_kernel(workdir):
     Image.new("L", (10, 10), 128).save("flat.png")
-    result = run("fit", "flat.png", "flat.png", "--size", "3")
+    result = run("fit", "flat.png", "flat.png", "--kernel-size", "3")
     assert result.exit_code == 0, result.output
     assert ("warning: rank 1 of 9: flat.png does not pin down every weight (flat or repetitive); this is the "
             "smallest kernel that fits") in lines(result.stderr)
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("a.png", "b.png", "--size", "3"), "a.png is 6x8 but b.png is 6x7: fit needs two images of the same size"),
-    (("a.png", "a.png", "--size", "9"), "size 9x9 is larger than the images (6x8): the kernel must fit inside them at "
+    (("a.png", "b.png", "--kernel-size", "3"), "a.png is 6x8 but b.png is 6x7: fit needs two images of the same size"),
+    (("a.png", "a.png", "--kernel-size", "9"), "size 9x9 is larger than the images (6x8): the kernel must fit inside them at "
                                         "least once"),
-    (("a.png", "a.png", "--size", "3x"), "size must be HxW, e.g. 5x5, or one number for a square; got '3x'"),
-    (("a.png", "a.png", "--size", "3", "--kernel-name", "my kernel"),
+    (("a.png", "a.png", "--kernel-size", "3x"), "--kernel-size must be HxW, e.g. 5x5, or one number for a square; got '3x'"),
+    (("a.png", "a.png", "--kernel-size", "3", "--kernel-name", "my kernel"),
      "fit: kernel name 'my kernel' must start with a letter or _ and hold only letters, digits, _ and -"),
-    (("a.png", "a.png", "--size", "3", "-o", "taken.toml"),
+    (("a.png", "a.png", "--kernel-size", "3", "-o", "taken.toml"),
      "taken.toml already defines 'fitted' (in [chains]); choose another --kernel-name"),
-    (("a.png", "a.png", "--size", "3", "-o", "broken.toml"),
+    (("a.png", "a.png", "--kernel-size", "3", "-o", "broken.toml"),
      "broken.toml: not valid TOML, so the kernel cannot be appended: Expected '=' after a key in a key/value pair "
      "(at line 1, column 5)"),
 ])
@@ -271,7 +271,7 @@ def test_fit_errors(args, message):
 
 def test_fit_a_missing_image_is_a_usage_error():
     Image.new("L", (8, 6)).save("a.png")
-    result = run("fit", "a.png", "missing.png", "--size", "3")
+    result = run("fit", "a.png", "missing.png", "--kernel-size", "3")
     assert result.exit_code == 2
     assert isinstance(result.exception, SystemExit)
     [error] = [line for line in lines(result.stderr) if line.startswith("Error")]
@@ -284,5 +284,5 @@ def test_fit_help():
     assert result.exit_code == 0
     text = " ".join(ANSI.sub("", result.stdout).split())
     assert "Find the least-squares kernel that maps BEFORE to AFTER" in text
-    for flag in ("--size", "--output", "--kernel-name", "--gray", "--bias"):
+    for flag in ("--kernel-size", "--output", "--kernel-name", "--gray", "--bias"):
         assert flag in text

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_kernel_file
 
 from convcli.errors import KernelError
-from convcli.generators import generate, parse_call
-from convcli.kernels import MAX_KERNEL_SIDE
-from convcli.library import load_kernel_file, load_library, resolve_kernels
+from convcli.kernels.generators import generate, parse_call
+from convcli.kernels.kernel import MAX_KERNEL_SIDE
+from convcli.kernels.library import load_library
+from convcli.kernels.specs import resolve_kernels
 
 WHERE = "kernel 'test'"
 

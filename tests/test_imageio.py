@@ -10,7 +10,9 @@ import pytest
 from PIL import Image, ImageCms
 
 from convcli.errors import InputError, OutputError, ParameterError
-from convcli.imageio import WRITE_FORMATS, atomic_write, load_image, output_format, save_image
+from convcli.imageio.atomic import atomic_write
+from convcli.imageio.reading import load_image
+from convcli.imageio.writing import WRITE_FORMATS, output_format, save_image
 
 H, W = 6, 10  # not square, so a rotation or a transposition changes the shape
 
@@ -455,14 +457,14 @@ def test_raw_colour_tiff_is_refused(tmp_path):
     path = tmp_path / "r.tif"
     with pytest.raises(OutputError) as caught:
         save_image(path, np.zeros((H, W, 3), np.float32), raw=True)
-    assert str(caught.value) == f"{path}: a float TIFF holds one channel; use --gray or write .npy or .npz"
+    assert str(caught.value) == f"{path}: a float TIFF holds one channel; use gray or write .npy or .npz"
     assert folder_names(tmp_path) == []
 
 
 def test_raw_png_is_refused(tmp_path):
     with pytest.raises(ParameterError) as caught:
         save_image(tmp_path / "r.png", np.zeros((H, W), np.float32), raw=True)
-    assert str(caught.value) == "--map raw keeps floats: write .npy, .npz or .tif, not .png"
+    assert str(caught.value) == "map raw keeps floats: write .npy, .npz or .tif, not .png"
     assert folder_names(tmp_path) == []
 
 

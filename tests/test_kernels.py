@@ -7,12 +7,14 @@ import tomllib
 
 import numpy as np
 import pytest
+from helpers import load_kernel_file
 from scipy import signal
 
 from convcli import conv2d
 from convcli.errors import KernelError
-from convcli.kernels import Bank, Chain, Kernel, rotations
-from convcli.library import Library, builtin_kernel_file, load_kernel_file
+from convcli.kernels.composite import Bank, Chain
+from convcli.kernels.kernel import Kernel, rotations
+from convcli.kernels.library import Library, builtin_kernel_file
 
 # The built-in file alone: collected at import time, before any fixture could hide a user's own file.
 LIBRARY = Library(load_kernel_file(builtin_kernel_file()))

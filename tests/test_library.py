@@ -7,23 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_kernel_file
 from scipy import signal
 
 from convcli import conv2d
+from convcli.engine.settings import Settings
 from convcli.errors import KernelError
-from convcli.filtering import Engine, filter_picture
-from convcli.imageio import Picture
-from convcli.kernels import Bank, Chain, Kernel
-from convcli.library import (
-    check_file,
-    kernel_sources,
-    load_kernel_file,
-    load_library,
-    load_mat_kernel,
-    parse_inline,
-    resolve_kernels,
-    user_kernel_file,
-)
+from convcli.imageio.reading import Picture
+from convcli.kernels.composite import Bank, Chain
+from convcli.kernels.kernel import Kernel
+from convcli.kernels.library import check_file, kernel_sources, load_library, user_kernel_file
+from convcli.kernels.specs import load_mat_kernel, parse_inline, resolve_kernels
+from convcli.pipeline.convolver import Convolver
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +272,11 @@ def picture(seed=0, shape=(16, 18)):
 
 
 def engine(stride=1):
-    return Engine(stride=stride, padding="same", boundary="zero", cval=0.0, dilation=1, method="auto")
+    return Convolver(Settings(stride=stride, boundary="zero"))
+
+
+def filter_picture(image, entry, convolver):
+    return entry.apply(image.color, image.alpha, convolver)
 
 
 @pytest.mark.parametrize("how", ["magnitude", "max", "sum", "argmax"])

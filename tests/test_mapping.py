@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from convcli.errors import ParameterError
-from convcli.mapping import map_values, resolve_map
+from convcli.kernels.composite import Bank
+from convcli.kernels.kernel import Kernel
+from convcli.pixels.mapping import apply_map, check_map, resolve_map
+
+
+def map_values(values, policy, **options):
+    return apply_map(values, policy, **options).values
+
 
 VALUES = np.array([[-1.0, -0.25, 0.0], [0.25, 0.5, 2.0]])
 
@@ -42,10 +49,15 @@ def test_minmax_stretches_all_channels_together():
 
 
 def test_auto_resolution():
-    assert resolve_map("auto", preferred=None, zero_sum=False) == "clip"
-    assert resolve_map("auto", preferred=None, zero_sum=True) == "abs"
-    assert resolve_map("auto", preferred="offset", zero_sum=True) == "offset"
-    assert resolve_map("MINMAX", preferred="offset", zero_sum=True) == "minmax"
+    blur, edge = Kernel("blur", [[1, 2, 1]]), Kernel("edge", [[-1, 0, 1]])
+    assert resolve_map("auto", blur) == "clip"
+    assert resolve_map("auto", edge) == "abs"
+    assert resolve_map("auto", Kernel("relief", [[-1, 0, 1]], bias=0.5)) == "clip"  # centred on mid-grey
+    assert resolve_map("auto", Kernel("mine", [[-1, 0, 1]], map="offset")) == "offset"
+    assert resolve_map("minmax", Kernel("mine", [[-1, 0, 1]], map="offset")) == "minmax"
+    assert resolve_map("auto", Bank("orient", (edge, edge), combine="argmax")) == "minmax"
+    assert resolve_map("auto", Bank("mag", (edge, edge), combine="magnitude")) == "clip"
+    assert check_map("MINMAX") == "minmax"
     with pytest.raises(ParameterError) as error:
-        resolve_map("loud", preferred=None, zero_sum=False)
+        check_map("loud")
     assert str(error.value) == "map must be one of auto, clip, abs, offset, minmax, global, raw; got 'loud'"

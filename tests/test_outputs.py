@@ -9,18 +9,21 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+from helpers import stack_names
 from PIL import Image, ImageSequence
 from scipy import signal
 from typer.testing import CliRunner
 
-from convcli.apply import ApplyOptions, plan
-from convcli.batch import run
 from convcli.cli import app
-from convcli.colormaps import apply_colormap, lookup_table, overlay
-from convcli.imageio import stack_names
-from convcli.library import load_library, resolve_kernels
-from convcli.mapping import apply_map
-from convcli.results import report_schema
+from convcli.engine.settings import Settings
+from convcli.kernels.library import load_library
+from convcli.kernels.specs import resolve_kernels
+from convcli.pipeline.batch import run
+from convcli.pipeline.options import ApplyOptions
+from convcli.pipeline.planning import plan
+from convcli.pipeline.results import report_schema
+from convcli.pixels.colormaps import apply_colormap, lookup_table, overlay
+from convcli.pixels.mapping import apply_map
 
 runner = CliRunner()
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
@@ -81,7 +84,7 @@ def test_global_mapping_shares_one_range_across_two_images():
     dark, bright = (gray(1) // 4), (gray(2) // 2 + 128)
     save("dark.png", dark.astype(np.uint8))
     save("bright.png", bright.astype(np.uint8))
-    options = ApplyOptions(map="global", boundary="symmetric")
+    options = ApplyOptions(Settings(boundary="symmetric"), map="global")
     library = load_library()
     targets = plan([Path("dark.png"), Path("bright.png")], resolve_kernels(["laplacian"], library), "out", options)
     result = run(targets, options)
@@ -154,8 +157,8 @@ def test_sixteen_bit_round_trip_through_identity_is_lossless():
 
 
 def test_colormaps():
-    from convcli.colormaps import _STOPS
-    from convcli.options import COLORMAPS
+    from convcli.choices import COLORMAPS
+    from convcli.pixels.colormaps import _STOPS
 
     assert set(_STOPS) == set(COLORMAPS)  # every name offered has its colour stops
     for name in ("viridis", "inferno", "gray", "coolwarm"):
@@ -190,10 +193,10 @@ def test_overlay_needs_the_input_size():
     save("a.png", gray())
     result = invoke("apply", "a.png", "-k", "edge", "--overlay", "--stride", "2", "-o", "o.png")
     assert result.exit_code == 2  # a usage mistake, found before any image is read
-    assert result.stderr == "Error: --overlay needs each map the size of its input: stride 1 and padding same\n"
+    assert result.stderr == "Error: --overlay needs each map the size of its input: --stride 1 and --padding same\n"
     result = invoke("apply", "a.png", "-k", "edge", "-o", "out", "--name", "../{stem}_{kernel}.png")
     assert result.exit_code == 2
-    assert result.stderr == "Error: name template '../{stem}_{kernel}.png' must stay inside the -o folder\n"
+    assert result.stderr == "Error: --name template '../{stem}_{kernel}.png' must stay inside the --output folder\n"
 
 
 def test_montage_has_a_row_per_input_and_a_tile_per_map():
@@ -215,7 +218,7 @@ def test_quality_changes_jpeg_size():
     invoke("apply", "a.png", "-k", "sharpen", "-o", "high.jpg", "--quality", "100")
     assert Path("low.jpg").stat().st_size < Path("high.jpg").stat().st_size
     result = invoke("apply", "a.png", "-k", "sharpen", "-o", "x.jpg", "--quality", "0")
-    assert result.exit_code == 2 and result.stderr == "Error: quality must be an integer from 1 to 100; got 0\n"
+    assert result.exit_code == 2 and result.stderr.endswith("Error: Invalid value for '--quality': Input should be greater than or equal to 1\n")
 
 
 def test_quiet_prints_only_errors():

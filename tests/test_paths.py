@@ -19,14 +19,17 @@ import pytest
 from scipy import signal
 from typer.testing import CliRunner
 
-import convcli.engine
-from convcli import bench, conv2d, costmodel
+import convcli.engine.conv
+import convcli.engine.plan
+from convcli import conv2d
 from convcli.cli import app
-from convcli.engine import BOUNDARIES, choose_method, resolve_method
+from convcli.engine import costmodel, fft, separable
+from convcli.engine.boundary import BOUNDARIES, boundary_index
+from convcli.engine.geometry import Tile, Window, plan_axis, strips
+from convcli.engine.plan import choose_method
+from convcli.engine.reference import reference_conv2d
 from convcli.errors import ParameterError
-from convcli.geometry import Tile, Window, boundary_index, plan_axis, strips
-from convcli.paths import fft, separable
-from convcli.verify import reference_conv2d
+from convcli.tools import bench
 
 PATHS = ("direct", "separable", "fft", "gemm")
 KERNEL_SHAPES = [(3, 3), (2, 2), (4, 5), (1, 4), (5, 1), (6, 3)]
@@ -105,15 +108,15 @@ def test_banks_on_every_path(method):
 
 
 def output_rows_cols(x, bank, stride, dilation):
-    return convcli.engine.output_shape(x.shape, bank.shape[1:], stride=stride, dilation=dilation)
+    return convcli.engine.conv.output_shape(x.shape, bank.shape[1:], stride=stride, dilation=dilation)
 
 
 @pytest.mark.parametrize("method", PATHS)
 def test_many_tiles_and_threads(method, monkeypatch):
     """Tiny strips (and for fft tiny transforms) on two threads: every seam between tiles shows."""
-    monkeypatch.setattr(convcli.engine, "STRIP_BYTES", 256)
+    monkeypatch.setattr(convcli.engine.plan, "STRIP_BYTES", 256)
     monkeypatch.setattr(fft, "TILE_BYTES", 2048)
-    monkeypatch.setattr(convcli.engine, "default_workers", lambda: 2)
+    monkeypatch.setattr(convcli.engine.plan, "default_workers", lambda: 2)
     fft.tile_shape.cache_clear()
     x = image((41, 37, 3), seed=4)
     for kshape, boundary, padding, stride in itertools.product([(3, 3), (4, 5), (9, 2)], BOUNDARIES,
@@ -256,17 +259,17 @@ def test_forced_methods_and_kernel_shapes_only():
     assert forced.reason.endswith("; forced by method=separable")
     # Without the kernel's values the model assumes full rank: no separable estimate.
     assert "separable" not in choose_method((3000, 4000, 3), (31, 31)).estimates
-    assert resolve_method("auto", (3, 3)) == "direct"
-    assert resolve_method("auto", (31, 31)) == "fft"
-    assert resolve_method("FFT", (3, 3)) == "fft"
+    assert choose_method((3000, 4000, 3), (3, 3)).path == "direct"
+    assert choose_method((3000, 4000, 3), (31, 31)).path == "fft"
+    assert choose_method((3000, 4000, 3), (3, 3), method="FFT").path == "fft"
     with pytest.raises(ParameterError, match="method must be one of auto, direct, separable, fft, gemm; got 'x'"):
-        resolve_method("x", (3, 3))
+        choose_method((3000, 4000, 3), (3, 3), method="x")
 
 
 def test_auto_runs_the_path_it_reports(monkeypatch):
     ran = []
     for name in PATHS:
-        module = getattr(convcli.engine, f"{name}_path")
+        module = getattr(convcli.engine.conv, f"{name}_path")
         monkeypatch.setattr(module, "run", lambda *a, name=name, **k: ran.append(name))
     x = np.zeros((300, 400, 3), np.float32)
     random = np.random.default_rng(0).standard_normal((17, 17))
@@ -384,7 +387,7 @@ def test_bench_arguments_are_checked():
 
 def test_bench_command_prints_json_and_table(tmp_path):
     runner = CliRunner()
-    args = ["bench", "--size", "20x24x3", "--bank-size", "16x16", "-r", "1", "--peer", "ndimage", "--case", "3x3",
+    args = ["bench", "--image-size", "20x24x3", "--bank-size", "16x16", "--repeat", "1", "--peer", "ndimage", "--case", "3x3",
             "--case", "bank"]
     result = runner.invoke(app, [*args, "--json", "-"])
     assert result.exit_code == 0, result.output
@@ -396,12 +399,12 @@ def test_bench_command_prints_json_and_table(tmp_path):
     assert "convcli (direct)" in result.stdout and "performance targets" in result.stdout
     assert "3x3: at least 3x faster than ndimage" in result.stdout
     assert json.loads((tmp_path / "b.json").read_text())["repeat"] == 1
-    bad = runner.invoke(app, ["bench", "--size", "big"])
-    assert bad.exit_code == 2 and "Error: --size must be H x W or H x W x C" in bad.output
+    bad = runner.invoke(app, ["bench", "--image-size", "big"])
+    assert bad.exit_code == 2 and "Error: --image-size must be H x W or H x W x C" in bad.output
 
 
 def test_bench_library_imports_no_cli_and_help_needs_no_scipy():
-    code = ("import sys, convcli.bench, convcli.costmodel; "
+    code = ("import sys, convcli.tools.bench, convcli.engine.costmodel; "
             "print(sorted(m for m in ('typer', 'rich', 'click', 'cv2', 'torch') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from convcli.cli import app
 from convcli.errors import ParameterError
-from convcli.kernels import Chain, Kernel
-from convcli.library import load_library
-from convcli.pictures import (
+from convcli.kernels.composite import Chain
+from convcli.kernels.kernel import Kernel
+from convcli.kernels.library import load_library
+from convcli.tools.pictures import (
     cell_size,
     diverging,
     drawn_kernels,
@@ -162,10 +163,10 @@ def test_library_modules_import_neither_typer_rich_nor_matplotlib():
     code = (
         "import sys\n"
         "import numpy as np\n"
-        "import convcli.probe, convcli.explain, convcli.fit, convcli.pictures, convcli.depthwise\n"
-        "from convcli.kernels import Kernel\n"
-        "convcli.pictures.kernel_figure([Kernel('k', [[1, 2], [3, 4]])])\n"
-        "convcli.probe.probe(Kernel('k', [[1, 2], [3, 4]]))\n"
+        "import convcli.tools.probe, convcli.tools.explain, convcli.tools.fit, convcli.tools.pictures, convcli.engine.layers\n"
+        "from convcli.kernels.kernel import Kernel\n"
+        "convcli.tools.pictures.kernel_figure([Kernel('k', [[1, 2], [3, 4]])])\n"
+        "convcli.tools.probe.probe(Kernel('k', [[1, 2], [3, 4]]))\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'rich', 'click', 'matplotlib'}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from convcli.cli import app
 from convcli.errors import ParameterError
-from convcli.kernels import Bank, Chain, Kernel
-from convcli.probe import parse_point, probe, probe_entries
+from convcli.kernels.composite import Bank, Chain
+from convcli.kernels.kernel import Kernel
+from convcli.tools.probe import parse_point, probe, probe_entries
 
 runner = CliRunner()
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -159,13 +160,13 @@ def test_symmetric_kernels_read_the_same_either_way():
 
 def test_chains_are_folded_at_stride_1_and_refused_at_a_stride():
     chain = Chain("pair", (Kernel("a", [[1, 2]]), Kernel("b", [[4, 8]])))
-    result = probe(chain)
+    [result] = probe_entries([chain])
     assert result.note == "chain a → b folded into one 1x4 kernel"  # [0, 4, 16, 16], anchored on 4
     # a then b: one correlation with the full convolution [4, 16, 16] anchored on its middle (mirrored)
     row = result.response[result.impulse_cell[0]]
     assert row[np.nonzero(row)].tolist() == [16, 16, 4]
     with pytest.raises(ParameterError, match=r"^stride 2: chain 'pair' is applied step by step"):
-        probe(chain, stride=2)
+        probe_entries([chain], stride=2)
 
 
 def test_banks_are_probed_kernel_by_kernel():
@@ -267,10 +268,10 @@ def test_probe_canvas_and_at():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--canvas", "big"), "canvas must be HxW, e.g. 9x9, or one number for a square; got 'big'"),
-    (("--canvas", "5x5", "--at", "2;2"), "at must be ROW,COL, e.g. 4,4; got '2;2'"),
-    (("--at", "2,2"), "at needs a canvas size"),
-    (("--boundary", "nope"), "boundary must be one of zero, constant, edge, symmetric, mirror, wrap (or an alias "
+    (("--canvas", "big"), "--canvas must be HxW, e.g. 9x9, or one number for a square; got 'big'"),
+    (("--canvas", "5x5", "--at", "2;2"), "--at must be ROW,COL, e.g. 4,4; got '2;2'"),
+    (("--at", "2,2"), "--at needs a --canvas size"),
+    (("--boundary", "nope"), "--boundary must be one of zero, constant, edge, symmetric, mirror, wrap (or an alias "
                              "such as replicate, reflect, reflect101, circular); got 'nope'"),
     (("-k", "edgy"), "unknown kernel 'edgy' (did you mean 'edge'?)"),
 ])

@@ -1,0 +1,147 @@
+"""``convcli apply``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from convcli.choices import DEFAULT_BOUNDARY, DEFAULT_MAX_PIXELS, DEFAULT_NAME, DEFAULT_QUALITY
+from convcli.cli.app import app, err_console, out_console
+from convcli.cli.options import (
+    OUTPUT,
+    Boundary,
+    ColormapOption,
+    CombineOption,
+    Cval,
+    DepthwiseOption,
+    Dilation,
+    DryRun,
+    Executor,
+    ExecutorOption,
+    Flip,
+    Gray,
+    KernelFiles,
+    KernelSpecs,
+    ManifestOption,
+    Map,
+    MapPolicy,
+    MaxPixels,
+    Method,
+    MethodOption,
+    Montage,
+    Name,
+    Overlay,
+    Padding,
+    PointwiseOption,
+    Quality,
+    Quiet,
+    Recursive,
+    ReportJson,
+    Scheduler,
+    SkipExisting,
+    Stack,
+    Stride,
+    Verify,
+    Workers,
+)
+from convcli.errors import ParameterError
+
+
+@app.command()
+def apply(
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INPUT", help="Image files, folders or quoted globs.", show_default=False)],
+    kernel: KernelSpecs,
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", show_default=False, rich_help_panel=OUTPUT,
+        help="The output file (one input, one kernel) or folder; the format follows the extension: "
+             ".png .jpg .jpeg .webp .bmp .tif .tiff .npy .npz.")],
+    kernels: KernelFiles = None,
+    flip: Flip = False,
+    boundary: Boundary = DEFAULT_BOUNDARY,
+    cval: Cval = 0.0,
+    padding: Padding = "same",
+    stride: Stride = 1,
+    dilation: Dilation = 1,
+    method: MethodOption = Method.auto,
+    gray: Gray = False,
+    mapping: Map = MapPolicy.auto,
+    name: Name = DEFAULT_NAME,
+    colormap: ColormapOption = None,
+    overlay: Overlay = False,
+    stack: Stack = False,
+    combine: CombineOption = None,
+    quality: Quality = DEFAULT_QUALITY,
+    montage: Montage = None,
+    depthwise: DepthwiseOption = False,
+    pointwise: PointwiseOption = None,
+    recursive: Recursive = False,
+    workers: Workers = None,
+    executor: ExecutorOption = Executor.local,
+    scheduler: Scheduler = None,
+    skip_existing: SkipExisting = False,
+    dry_run: DryRun = False,
+    manifest: ManifestOption = None,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
+    verify: Verify = False,
+    report_json: ReportJson = None,
+    quiet: Quiet = False,
+) -> None:
+    """Apply kernels to images and write one feature map per input and kernel.
+
+    Kernels are applied as written (correlation):
+    `out[y, x] = sum k[i, j] * in[y*s + (i - ai)*d, x*s + (j - aj)*d]`,
+    anchored at `(ai, aj) = ((kh - 1) // 2, (kw - 1) // 2)`, so padding "same"
+    matches scipy.signal.correlate2d (and, with --flip, convolve2d) for every kernel size. For even
+    kernels OpenCV and scipy.ndimage anchor one cell further, and PyTorch centres an even dilated
+    kernel between taps.
+
+    Folders are read for image files (`--recursive`: with their sub-folders) and the output folder
+    mirrors the input tree; other files are passed over and counted. Outputs are written to a
+    temporary name and renamed, so an interrupted run leaves no partial file.
+
+    Exit codes: 0 everything written, 1 some inputs failed (the rest are written), 2 bad usage,
+    130 interrupted (Ctrl-C).
+    """
+    from convcli.cli.run_view import plan_table, progress_bar, render_run
+    from convcli.engine.settings import Settings
+    from convcli.engine.threads import default_workers
+    from convcli.imageio.inputs import expand_inputs
+    from convcli.kernels.library import load_library
+    from convcli.kernels.specs import resolve_kernels
+    from convcli.pipeline.batch import BatchOptions, run
+    from convcli.pipeline.manifest import write_manifest
+    from convcli.pipeline.options import ApplyOptions
+    from convcli.pipeline.planning import plan
+
+    settings = Settings(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation, flip=flip,
+                        method=method.value)
+    options = ApplyOptions(settings, gray=gray, map=mapping.value, verify=verify, name=name,
+                           colormap=colormap and colormap.value, overlay=overlay, quality=quality, stack=stack,
+                           combine=combine and combine.value, max_pixels=max_pixels)
+    batch = BatchOptions(workers=default_workers() if workers is None else workers, executor=executor.value,
+                         scheduler=scheduler, skip_existing=skip_existing, montage=montage)
+    chosen = resolve_kernels(kernel, load_library(kernels or []), unique=not depthwise)
+    if pointwise and not depthwise:
+        raise ParameterError("`pointwise` mixes the channels of a `depthwise` convolution; add `depthwise`")
+    if depthwise:
+        from convcli.kernels.pointwise import depthwise_entry
+
+        chosen = [depthwise_entry(chosen, pointwise)]
+    found = expand_inputs(inputs, recursive=recursive)
+    targets = plan(found.images, chosen, output, options)
+    if dry_run:
+        out_console.print(plan_table(targets))
+        out_console.print(f"{len(targets)} outputs from {len(found.images)} inputs; {len(found.skipped)} "
+                          "non-image files passed over; nothing written")
+        return
+    with progress_bar(err_console, len(found.images), enabled=not quiet) as advance:
+        result = run(targets, options, batch, progress=advance, not_images=found.skipped)
+    render_run(result, err_console, quiet=quiet)
+    if report_json is not None:
+        result.write_json(report_json)
+    if manifest is not None:
+        write_manifest(manifest, result, targets, options)
+    raise typer.Exit(result.exit_code)

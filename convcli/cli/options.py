@@ -1,0 +1,139 @@
+"""Every option shared by commands, declared once as an ``Annotated`` alias; choices as ``str`` Enums.
+
+Defaults live in :mod:`convcli.choices` and are used, not repeated, in the commands' signatures.
+Short flags mean one thing everywhere: ``-k`` kernel, ``-o`` output, ``-b`` boundary, ``-p`` padding,
+``-s`` stride, ``-d`` dilation, ``-m`` map, ``-r`` recursive, ``-j`` workers, ``-n`` dry run,
+``-q`` quiet, ``-c`` channels.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from convcli.choices import COLORMAPS, COMBINES, EXECUTORS, MAPS, METHODS
+
+MapPolicy = Enum("MapPolicy", {name: name for name in MAPS}, type=str)
+Method = Enum("Method", {name: name for name in METHODS}, type=str)
+Colormap = Enum("Colormap", {name: name for name in COLORMAPS}, type=str)
+Combine = Enum("Combine", {name: name for name in COMBINES}, type=str)
+Executor = Enum("Executor", {name: name for name in EXECUTORS}, type=str)
+
+
+# Every option is declared once, here, and reused by the commands that take it.
+ENGINE = "Engine"
+OUTPUT = "Output"
+KernelSpecs = Annotated[list[str], typer.Option(
+    "-k", "--kernel", metavar="KERNEL", show_default=False,
+    help="A kernel: a name (convcli kernels list), a generator call such as gaussian:size=9,sigma=2, "
+         "an inline matrix \"0,-1,0; -1,5,-1; 0,-1,0\", a .npy file (kh x kw, or a bank N x kh x kw) or a "
+         "libvips .mat file. Repeat for several feature maps.")]
+KernelFiles = Annotated[list[Path] | None, typer.Option(
+    "--kernels", exists=True, dir_okay=False, metavar="FILE", show_default=False,
+    help="Extra TOML kernel file; its names override the built-ins, your config folder's kernels.toml and "
+         "$CONVCLI_KERNELS. Repeatable.")]
+Flip = Annotated[bool, typer.Option(
+    "--flip", rich_help_panel=ENGINE,
+    help="Mirror the kernel about its anchor: true convolution (scipy.signal.convolve2d) instead of "
+         "correlation (PyTorch conv2d, OpenCV filter2D).")]
+Boundary = Annotated[str, typer.Option(
+    "--boundary", "-b", metavar="MODE", rich_help_panel=ENGINE,
+    help="Values outside the image: zero, constant (--cval), edge (aaa|abc), symmetric (cba|abc), "
+         "mirror (cb|abc), wrap (abc|abc); aliases such as replicate, reflect, reflect101, circular.")]
+Cval = Annotated[float, typer.Option(
+    "--cval", metavar="VALUE", rich_help_panel=ENGINE, help="The value outside the image for --boundary constant, in [0, 1] units.")]
+Padding = Annotated[str, typer.Option(
+    "--padding", "-p", metavar="same|valid|full|P", rich_help_panel=ENGINE,
+    help="same (one output per input pixel / stride), valid (kernel inside the image), full (kernel "
+         "overlapping it), or an integer P (pad P on every side, then valid, as PyTorch).")]
+Stride = Annotated[int, typer.Option("--stride", "-s", min=1, metavar="S", rich_help_panel=ENGINE,
+                                     help="Step between output positions, >= 1.")]
+Dilation = Annotated[int, typer.Option("--dilation", "-d", min=1, metavar="D", rich_help_panel=ENGINE,
+                                       help="Spacing between kernel taps, >= 1.")]
+MethodOption = Annotated[Method, typer.Option("--method", rich_help_panel=ENGINE, help="Engine path.")]
+Gray = Annotated[bool, typer.Option("--gray", help="Convert to luminance first (one channel).")]
+Map = Annotated[MapPolicy, typer.Option(
+    "--map", "-m", rich_help_panel=OUTPUT,
+    help="Float results to pixels: clip to [0, 1]; abs |v|; offset v + 0.5 (0 is mid-grey); minmax "
+         "stretches each map; global stretches one range shared by the run; raw keeps floats "
+         "(.npy, .npz, .tif). auto: the kernel's preference, else abs for zero-sum kernels, else clip.")]
+Name = Annotated[str, typer.Option(
+    "--name", metavar="TEMPLATE", rich_help_panel=OUTPUT,
+    help="Output file names inside the -o folder, from {stem} (input name), {kernel} and {ext} "
+         "(the input's extension, or npy for --map raw).")]
+Verify = Annotated[bool, typer.Option(
+    "--verify", help="Recompute every result with scipy.signal and report the largest difference; "
+                     "an error above tolerance.")]
+ReportJson = Annotated[Path | None, typer.Option(
+    "--report-json", dir_okay=False, metavar="FILE", show_default=False, rich_help_panel=OUTPUT,
+    help="Also write the report as JSON to this file (layout: convcli/pipeline/report_schema.json).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+ColormapOption = Annotated[Colormap | None, typer.Option(
+    "--colormap", rich_help_panel=OUTPUT, show_default=False,
+    help="Colour one-channel maps (colour maps by their luminance): sequential viridis, inferno, gray; "
+         "diverging coolwarm (use it with --map offset, so that 0 is white).")]
+Overlay = Annotated[bool, typer.Option(
+    "--overlay", rich_help_panel=OUTPUT,
+    help="Blend each map over its input, coloured by --colormap (default inferno), strongest where the map is.")]
+Quality = Annotated[int, typer.Option("--quality", min=1, max=100, metavar="Q", rich_help_panel=OUTPUT,
+                                      help="JPEG and WebP quality, 1-100.")]
+Stack = Annotated[bool, typer.Option(
+    "--stack", rich_help_panel=OUTPUT,
+    help="Write all of an input's maps into one file: .npz (one array per kernel), .npy (N x H x W[x C]) "
+         "or a multi-page .tif.")]
+CombineOption = Annotated[Combine | None, typer.Option(
+    "--combine", rich_help_panel=OUTPUT, show_default=False,
+    help="Reduce all the kernels' maps to one: magnitude (root of the sum of squares), max, sum, or argmax "
+         "(index of the strongest kernel).")]
+BATCH = "Batch"
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", rich_help_panel=BATCH,
+                                         help="Look for images in sub-folders too; the output mirrors the tree.")]
+Workers = Annotated[int | None, typer.Option(
+    "--workers", "-j", min=1, metavar="N", rich_help_panel=BATCH, show_default=False,
+    help="Processes working in parallel (default: one per CPU).")]
+ExecutorOption = Annotated[Executor, typer.Option(
+    "--executor", rich_help_panel=BATCH,
+    help="local (this machine) or dask (a Dask cluster: pip install 'convcli[dask]'; inputs and outputs "
+         "must be on a path every worker sees).")]
+Scheduler = Annotated[str | None, typer.Option(
+    "--scheduler", metavar="ADDRESS", rich_help_panel=BATCH, show_default=False,
+    help="The Dask scheduler's address, e.g. tcp://10.0.0.5:8786.")]
+SkipExisting = Annotated[bool, typer.Option(
+    "--skip-existing", rich_help_panel=BATCH, help="Leave outputs that exist alone: resumes a stopped run.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", "-n", rich_help_panel=BATCH,
+                                      help="List what would be written, and write nothing.")]
+ManifestOption = Annotated[Path | None, typer.Option(
+    "--manifest", dir_okay=False, metavar="FILE", rich_help_panel=BATCH, show_default=False,
+    help="Write a JSON manifest: per input its outputs, status, error, timings, and the fingerprint of the "
+         "kernels and options.")]
+MaxPixels = Annotated[int, typer.Option(
+    "--max-pixels", min=1, metavar="PIXELS", rich_help_panel=BATCH,
+    help="Refuse images with more pixels than this, from their header, before decoding (decompression bombs).")]
+DepthwiseOption = Annotated[bool, typer.Option(
+    "--depthwise", rich_help_panel=ENGINE,
+    help="Depthwise convolution: the -k kernels apply one per channel (as many kernels as channels).")]
+PointwiseOption = Annotated[str | None, typer.Option(
+    "--pointwise", metavar="MATRIX", rich_help_panel=ENGINE, show_default=False,
+    help="After --depthwise, mix the channels with a 1x1 matrix O x C: inline \"0.299,0.587,0.114\" (rows split "
+         "by ;), a .toml file with matrix = [[...]], or a .npy file. The report compares the time and parameters "
+         "with the full convolution it factorises.")]
+Montage = Annotated[Path | None, typer.Option(
+    "--montage", dir_okay=False, metavar="FILE", rich_help_panel=OUTPUT, show_default=False,
+    help="Also write one picture with each input beside its maps, labelled with the kernel names.")]
+Canvas = Annotated[str | None, typer.Option(
+    "--canvas", metavar="HxW", show_default=False,
+    help="Canvas size HxW (default: the smallest showing the whole response, the impulse on an output).")]
+At = Annotated[str | None, typer.Option("--at", metavar="ROW,COL", show_default=False,
+                                        help="Where the impulse sits on --canvas: ROW,COL (default: the centre).")]
+InputSize = Annotated[str, typer.Option("--input-size", metavar="HxW",
+                                        help="Input height x width, e.g. 224x224 (one number: a square).")]
+Channels = Annotated[int, typer.Option("--channels", "-c", min=1, metavar="C", help="Input channels C (3 for RGB).")]
+OutChannels = Annotated[int, typer.Option(
+    "--out-channels", min=1, metavar="N", help="Kernels per layer: the output channels N (PyTorch's out_channels).")]
+FitSize = Annotated[str, typer.Option("--kernel-size", metavar="K|KHxKW", show_default=False,
+                                      help="Kernel size: K for K x K, or KHxKW such as 5x3.")]
+KernelName = Annotated[str, typer.Option("--kernel-name", metavar="NAME", help="The name of the [kernels.NAME] table written.")]
+FitBias = Annotated[bool, typer.Option("--bias", help="Also fit a constant added after the sum.")]

@@ -1,0 +1,143 @@
+"""The engine's entry point: :func:`conv2d` checks its arguments once, plans once, and runs the path chosen.
+
+Four paths compute the same thing: ``direct`` adds a shifted view of the input per kernel tap;
+``separable`` runs a low-rank kernel (found by SVD) as pairs of 1-D passes; ``fft`` multiplies spectra
+tile by tile; ``gemm`` turns a bank of kernels into one matrix product per row strip. All work on
+tiles: a tile reads a view of the image, or near its edges a small copy with the boundary mode
+applied (:class:`~convcli.engine.geometry.Window`), so no path pads or unfolds the whole image.
+
+The conventions are those of the contract: correlation by default, with the anchor
+``((kh - 1) // 2, (kw - 1) // 2)``; ``flip=True`` mirrors the offsets about the anchor, which is true
+convolution and matches ``scipy.signal.convolve2d``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcli.choices import DEFAULT_BOUNDARY
+from convcli.engine import direct as direct_path
+from convcli.engine import fft as fft_path
+from convcli.engine import gemm as gemm_path
+from convcli.engine import separable as separable_path
+from convcli.engine.geometry import Window, plan_axis
+from convcli.engine.plan import Choice, check_kernel, plan
+from convcli.engine.settings import Settings, positive_int, resolve_padding
+from convcli.errors import ParameterError
+
+
+def output_shape(image_shape: tuple[int, ...], kernel_shape: tuple[int, int], *, stride: int = 1,
+                 padding: str | int = "same", dilation: int = 1) -> tuple[int, int]:
+    """Return ``(rows, cols)`` of the feature map :func:`conv2d` would produce.
+
+    Examples
+    --------
+    >>> output_shape((3000, 4000), (3, 3), stride=2)
+    (1500, 2000)
+    >>> output_shape((32, 32), (5, 5), padding=1)  # PyTorch's floor((H + 2P - d(k - 1) - 1) / s) + 1
+    (30, 30)
+    """
+    padding = resolve_padding(padding)
+    stride, dilation = positive_int("stride", stride), positive_int("dilation", dilation)
+    return tuple(
+        plan_axis(n, k, anchor=(k - 1) // 2, stride=stride, dilation=dilation, padding=padding).count
+        for n, k in zip(image_shape[:2], kernel_shape)
+    )
+
+
+def working_dtype(image: np.ndarray) -> np.dtype:
+    """The engine computes in float64 for float64 images and in float32 for everything else."""
+    return np.dtype(np.float64) if image.dtype == np.float64 else np.dtype(np.float32)
+
+
+def check_image(image: object) -> np.ndarray:
+    """``image`` as an array, when it is a non-empty ``H x W`` or ``H x W x C`` of real numbers."""
+    array = np.asarray(image)
+    if array.dtype.kind not in "biuf":
+        raise ParameterError(f"`image` must hold real numbers; got dtype {array.dtype}")
+    if array.ndim not in (2, 3):
+        raise ParameterError(f"`image` must be H x W or H x W x C; got shape {array.shape}")
+    if 0 in array.shape:
+        raise ParameterError(f"`image` is empty; got shape {array.shape}")
+    return array
+
+
+def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", boundary: str = DEFAULT_BOUNDARY,
+           cval: float = 0.0, dilation: int = 1, flip: bool = False, method: str = "auto") -> np.ndarray:
+    """Slide ``kernel`` over ``image`` and sum the products at every position.
+
+    Parameters
+    ----------
+    image : array_like
+        ``H x W`` or ``H x W x C`` real array; every channel is filtered on its own.
+    kernel : array_like
+        ``kh x kw`` weights, or a bank ``N x kh x kw`` (the output then gets a leading ``N`` axis).
+        Any size works, odd or even, square or not, larger than the image or not.
+    stride : int
+        Step between output positions, in input pixels (>= 1).
+    padding : {"same", "valid", "full"} or int
+        ``same``: one output per ``stride``-th input pixel; ``valid``: only where the dilated kernel
+        lies inside the image; ``full``: wherever it overlaps the image; an integer ``P``: pad ``P``
+        on every side, then ``valid`` (PyTorch's rule).
+    boundary : str
+        Where values outside the image come from: ``zero``, ``constant`` (``cval``), ``edge``,
+        ``symmetric`` (cba|abc), ``mirror`` (cb|abc) or ``wrap``, or one of their aliases.
+    cval : float
+        The value outside the image for ``boundary="constant"``.
+    dilation : int
+        Spacing between kernel taps (>= 1).
+    flip : bool
+        ``False`` (default) applies the kernel as written (correlation, like PyTorch ``conv2d``);
+        ``True`` mirrors it about the anchor (true convolution, like ``scipy.signal.convolve2d``).
+    method : str
+        ``auto`` (the cost model picks, see :func:`choose_method`), or force a path: ``direct``
+        (shifted views per tap), ``separable`` (SVD rank-1 terms as 1-D passes), ``fft`` (overlap-save
+        tiles) or ``gemm`` (a bank as one matrix product per row strip). Every path gives the same
+        result to float32 rounding.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 when ``image`` is float64, float32 otherwise.
+
+    Raises
+    ------
+    ParameterError
+        When an argument is out of range; the message names it and its value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((3, 3)); image[1, 1] = 1.0
+    >>> conv2d(image, [[1, 2, 3]], boundary="zero")[1]   # correlation: the kernel reads as written
+    array([3., 2., 1.])
+    >>> conv2d(image, [[1, 2, 3]], boundary="zero", flip=True)[1]
+    array([1., 2., 3.])
+    """
+    settings = Settings(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation, flip=flip,
+                        method=method)
+    image, kernel = check_image(image), check_kernel(kernel)
+    return execute(image, kernel, settings, plan(image.shape, kernel, settings, working_dtype(image)))
+
+
+def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: Choice) -> np.ndarray:
+    """Run ``choice`` (from :func:`~convcli.engine.plan.plan` with the same arguments) on checked arrays."""
+    problem = choice.problem
+    dtype = working_dtype(image)
+    work = image.astype(dtype, copy=False)
+    work = work[:, :, None] if work.ndim == 2 else work
+    window = Window(work, problem.rows, problem.cols, settings.boundary, settings.cval)
+    bank = problem.bank.astype(dtype)
+    out = np.empty((len(bank), problem.rows.count, problem.cols.count, work.shape[2]), dtype=dtype)
+    workers = problem.workers
+    if choice.path == "direct":
+        direct_path.run(window, bank, out, workers=workers, budget=problem.budget("direct"))
+    elif choice.path == "separable":
+        separable_path.run(window, list(problem.factors), out, workers=workers, budget=problem.budget("separable"))
+    elif choice.path == "fft":
+        shape = fft_path.tile_shape(problem.rows, problem.cols, work.shape[2], dtype.itemsize)
+        fft_path.run(window, bank, out, workers=workers, shape=shape)
+    else:
+        gemm_path.run(window, bank, out, workers=workers, budget=problem.budget("gemm"))
+    out = out[..., 0] if image.ndim == 2 else out
+    return out if kernel.ndim == 3 else out[0]

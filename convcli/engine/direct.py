@@ -1,0 +1,107 @@
+"""The direct path: every kernel tap adds a shifted (strided, dilated) view of the input block.
+
+Python loops run over tiles and taps, never over pixels. Zero taps are skipped, and three or more taps
+that share a weight are summed before one multiplication (a box or a Laplacian needs far fewer passes).
+Tiles are strips sized so that the block, the output strip and a scratch strip stay in cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convcli.engine.geometry import Tile, Window, pixels, unpixels
+from convcli.engine.threads import run_tiles
+
+Tap = tuple[int, int]
+
+
+def tap_groups(kernel: np.ndarray, dilation: int) -> list[tuple[float, list[Tap]]]:
+    """The non-zero taps as ``(weight, [(row offset, col offset), ...])`` in reading order.
+
+    Taps sharing a weight with at least two others (a box, a Gaussian's corners, a Laplacian's ring)
+    form one group, summed before one multiplication; the rest stay single, so a kernel without such
+    groups is summed tap by tap in reading order.
+    """
+    counts: dict[float, int] = {}
+    for i, j in zip(*np.nonzero(kernel)):
+        counts[kernel[i, j]] = counts.get(kernel[i, j], 0) + 1
+    groups: list[tuple[float, list[Tap]]] = []
+    grouped: dict[float, list[Tap]] = {}
+    for i, j in zip(*np.nonzero(kernel)):
+        weight, tap = kernel[i, j], (int(i) * dilation, int(j) * dilation)
+        if counts[weight] < 3:
+            groups.append((weight, [tap]))
+        elif weight in grouped:
+            grouped[weight].append(tap)
+        else:
+            grouped[weight] = [tap]
+            groups.append((weight, grouped[weight]))
+    return groups
+
+
+def passes(kernel: np.ndarray) -> int:
+    """Array passes per output the direct path makes for ``kernel`` (used by the cost model)."""
+    groups = tap_groups(kernel, 1)
+    if not groups:
+        return 1
+    return sum(len(taps) + 1 for _, taps in groups) - 1
+
+
+def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int) -> None:
+    """Fill ``out`` (``N x rows x cols x C``) with the correlation of the image with each kernel of ``bank``."""
+    rows, cols = window.rows, window.cols
+    groups = [tap_groups(kernel, rows.dilation) for kernel in bank]
+    column_phases = {dj % cols.stride for kernel_groups in groups for _, taps in kernel_groups for _, dj in taps}
+
+    def work(tile: Tile) -> None:
+        block = window.block(tile)
+        ty, tx = tile.shape
+        height, width = (ty - 1) * rows.stride + 1, (tx - 1) * cols.stride + 1
+
+        if cols.stride > 1:
+            # Views every s-th column apart would step through memory pixel by pixel; split the block
+            # into its column phases once, and every tap reads a contiguous run of one of them.
+            whole = pixels(block)
+            phase = {b: unpixels(np.ascontiguousarray(whole[:, b::cols.stride]), block.dtype, block.shape[2])
+                     for b in column_phases}
+
+            def view(tap: Tap) -> np.ndarray:
+                di, dj = tap
+                q, b = divmod(dj, cols.stride)
+                return phase[b][di:di + height:rows.stride, q:q + tx]
+        else:
+            def view(tap: Tap) -> np.ndarray:
+                di, dj = tap
+                return block[di:di + height:rows.stride, dj:dj + width]
+
+        scratch = None
+        for plane, kernel_groups in zip(out, groups):
+            target = plane[tile.y0:tile.y1, tile.x0:tile.x1]
+            if not kernel_groups:
+                target.fill(0)
+                continue
+            for n, (weight, taps) in enumerate(kernel_groups):
+                if n == 0:
+                    # The first group initialises the target: sum its views there, then scale once.
+                    if len(taps) == 1:
+                        np.multiply(view(taps[0]), weight, out=target)
+                        continue
+                    np.add(view(taps[0]), view(taps[1]), out=target)
+                    for tap in taps[2:]:
+                        target += view(tap)
+                    target *= weight
+                    continue
+                if scratch is None:
+                    scratch = np.empty(target.shape, target.dtype)
+                if len(taps) == 1:
+                    np.multiply(view(taps[0]), weight, out=scratch)
+                else:
+                    np.add(view(taps[0]), view(taps[1]), out=scratch)
+                    for tap in taps[2:]:
+                        scratch += view(tap)
+                    scratch *= weight
+                target += scratch
+
+    # Size strips by the input block they read: with a stride it is larger than the output strip.
+    bytes_per_output = out.shape[-1] * out.itemsize * rows.stride * cols.stride
+    run_tiles(work, window.tiles(budget, bytes_per_output), workers=workers)

@@ -1,0 +1,204 @@
+"""The separable path: a kernel of SVD rank ``r`` runs as ``r`` pairs of 1-D passes.
+
+A rank-1 kernel (Gaussian, box, Sobel, an axis-aligned motion blur) is ``outer(col, row)``: a vertical
+pass with ``col`` then a horizontal pass with ``row`` costs ``kh + kw`` taps per output instead of
+``kh * kw``. Each 1-D pass runs as one matrix product per block of outputs with a banded Toeplitz matrix: BLAS
+does the multiply-adds many times faster than NumPy's element-wise passes, which pays for the zeros in
+the band. The horizontal matrix treats each channel on its own, so the pixels need no transposing.
+Stride is applied inside both passes, so dropped rows and columns are never computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from convcli.engine.geometry import Tile, Window
+from convcli.engine.threads import run_tiles
+
+#: Outputs per Toeplitz block: rows for the vertical pass, columns for the horizontal one.
+VERTICAL_BLOCK = 16
+HORIZONTAL_BLOCK = 32
+
+
+@dataclass(frozen=True)
+class Factors:
+    """``kernel ~ sum_t outer(cols[t], rows[t])``, with ``error = sum |kernel - that sum|``.
+
+    ``error`` is the largest change the truncation can make to an output for pixel values in [0, 1].
+    """
+
+    cols: np.ndarray  # rank x kh, the vertical filters
+    rows: np.ndarray  # rank x kw, the horizontal filters
+    error: float
+    exact: bool = False  # split along a tap (error 0 up to one rounding) rather than by SVD
+
+    @property
+    def rank(self) -> int:
+        return len(self.cols)
+
+
+def factorize(kernel: np.ndarray, *, tolerance: float) -> Factors:
+    """The fewest rank-1 terms whose sum is within ``tolerance * sum |kernel|`` of ``kernel`` (by SVD).
+
+    A kernel that is exactly rank 1 is split along its largest tap instead, which keeps integer
+    kernels such as Sobel's exact: ``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]`` is ``[1, 2, 1]`` by ``[-1, 0, 1]``.
+
+    Examples
+    --------
+    >>> f = factorize(np.outer([1, 2, 1], [-1, 0, 1]), tolerance=1e-12)
+    >>> f.rank, f.error, f.cols.tolist(), f.rows.tolist()
+    (1, 0.0, [[-1.0, -2.0, -1.0]], [[1.0, -0.0, -1.0]])
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    limit = tolerance * np.abs(kernel).sum()
+    i, j = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
+    if kernel[i, j] != 0:
+        col, row = kernel[:, j], kernel[i, :] / kernel[i, j]
+        error = float(np.abs(kernel - np.outer(col, row)).sum())
+        if error <= limit:
+            return Factors(col[None], row[None], error, exact=True)
+    u, s, vt = np.linalg.svd(kernel)
+    for rank in range(1, len(s) + 1):
+        scale = np.sqrt(s[:rank])
+        cols, rows = (u[:, :rank] * scale).T, vt[:rank] * scale[:, None]
+        error = float(np.abs(kernel - cols.T @ rows).sum())
+        if error <= limit:
+            break
+    return Factors(cols, rows, error)
+
+
+def toeplitz(taps: np.ndarray, outputs: int, *, stride: int, dilation: int) -> np.ndarray:
+    """The ``outputs x length`` band whose row ``y`` holds ``taps``, ``dilation`` apart, from column ``y * stride``."""
+    length = (outputs - 1) * stride + (len(taps) - 1) * dilation + 1
+    matrix = np.zeros((outputs, length), dtype=taps.dtype)
+    y = np.arange(outputs)[:, None]
+    matrix[y, y * stride + np.arange(len(taps)) * dilation] = taps
+    return matrix
+
+
+def use_matrix(taps: np.ndarray) -> bool:
+    """Whether a 1-D pass with ``taps`` runs as Toeplitz matrix products (else as shifted views).
+
+    Measured on 12 MP images, products beat shifted views from three taps on, on both axes, gray or
+    RGB: BLAS runs its multiply-adds at several times the rate of NumPy's element-wise passes, which
+    pays for the band's zeros. A single non-zero tap is just a scaled view.
+    """
+    return np.count_nonzero(taps) > 1
+
+
+class _Pass:
+    """One 1-D filter along rows or columns, prepared for the tiles' sizes."""
+
+    def __init__(self, taps: np.ndarray, *, stride: int, dilation: int, channels: int, horizontal: bool):
+        self.stride = stride
+        self.span = (len(taps) - 1) * dilation
+        self.matrix = use_matrix(taps)
+        self.block = HORIZONTAL_BLOCK if horizontal else VERTICAL_BLOCK
+        self.nonzero = [(i * dilation, w) for i, w in enumerate(taps) if w != 0]
+        if self.matrix:
+            band = toeplitz(taps, self.block, stride=stride, dilation=dilation)
+            if horizontal:
+                # Each channel on its own: M[(l, c), (t, c)] = band[t, l].
+                eye = np.eye(channels, dtype=taps.dtype)
+                band = np.einsum("tl,cd->lctd", band, eye).reshape(band.shape[1] * channels, -1)
+            self.band = band
+
+    def length(self, outputs: int) -> int:
+        """Input samples read by ``outputs`` consecutive outputs."""
+        return (outputs - 1) * self.stride + self.span + 1
+
+    def vertical(self, block: np.ndarray, outputs: int) -> np.ndarray:
+        """``outputs`` rows filtered down the columns of ``block`` (``rows x cols x C``)."""
+        if not self.matrix:
+            return self._shifted(block, outputs, axis=0)
+        rows, cols, channels = block.shape
+        flat = block.reshape(rows, cols * channels)
+        result = np.empty((outputs, cols * channels), dtype=block.dtype)
+        whole = outputs // self.block
+        if whole:
+            step = flat.strides[0]
+            windows = as_strided(flat, shape=(whole, self.band.shape[1], flat.shape[1]),
+                                 strides=(self.block * self.stride * step, step, flat.strides[1]), writeable=False)
+            np.matmul(self.band, windows, out=result[:whole * self.block].reshape(whole, self.block, -1))
+        rest = outputs - whole * self.block
+        if rest:
+            first = whole * self.block * self.stride
+            np.matmul(self.band[:rest, :self.length(rest)], flat[first:first + self.length(rest)],
+                      out=result[whole * self.block:])
+        return result.reshape(outputs, cols, channels)
+
+    def horizontal_into(self, source: np.ndarray, target: np.ndarray, *, accumulate: bool) -> None:
+        """Filter ``source`` (``rows x cols x C``) along its rows into ``target`` (``rows x outputs x C``)."""
+        outputs = target.shape[1]
+        if not self.matrix:
+            result = self._shifted(source, outputs, axis=1)
+            if accumulate:
+                target += result
+            else:
+                target[...] = result
+            return
+        rows, cols, channels = source.shape
+        flat = source.reshape(rows, cols * channels)
+        scratch = np.empty((rows, self.block * channels), dtype=source.dtype) if accumulate else None
+        for x0 in range(0, outputs, self.block):
+            count = min(self.block, outputs - x0)
+            first = x0 * self.stride * channels
+            part = flat[:, first:first + self.length(count) * channels]
+            band = self.band if count == self.block else self.band[:self.length(count) * channels, :count * channels]
+            into = target[:, x0:x0 + count].reshape(rows, count * channels)
+            if accumulate:
+                np.matmul(part, band, out=scratch[:, :count * channels])
+                into += scratch[:, :count * channels]
+            else:
+                np.matmul(part, band, out=into)
+
+    def _shifted(self, block: np.ndarray, outputs: int, *, axis: int) -> np.ndarray:
+        extent = (outputs - 1) * self.stride + 1
+        index = [slice(None)] * block.ndim
+        result = scratch = None
+        for offset, weight in self.nonzero:
+            index[axis] = slice(offset, offset + extent, self.stride)
+            view = block[tuple(index)]
+            if result is None:
+                result = np.multiply(view, weight)
+            else:
+                if scratch is None:
+                    scratch = np.empty_like(result)
+                np.multiply(view, weight, out=scratch)
+                result += scratch
+        if result is None:  # every tap zero
+            index[axis] = slice(0, extent, self.stride)
+            result = np.zeros_like(block[tuple(index)])
+        return result
+
+
+def run(window: Window, factors: list[Factors], out: np.ndarray, *, workers: int, budget: int) -> None:
+    """Fill ``out`` (``N x rows x cols x C``): kernel ``n`` is ``factors[n]``, a sum of rank-1 terms."""
+    rows, cols, channels = window.rows, window.cols, window.channels
+    dtype = out.dtype
+    passes = [[(_Pass(f.cols[t].astype(dtype), stride=rows.stride, dilation=rows.dilation, channels=channels,
+                      horizontal=False),
+                _Pass(f.rows[t].astype(dtype), stride=cols.stride, dilation=cols.dilation, channels=channels,
+                      horizontal=True))
+               for t in range(f.rank)] for f in factors]
+    uses_blas = any(p.matrix for pairs in passes for pair in pairs for p in pair)
+
+    def work(tile: Tile) -> None:
+        block = window.block(tile)
+        for plane, pairs in zip(out, passes):
+            target = plane[tile.y0:tile.y1, tile.x0:tile.x1]
+            for t, (down, across) in enumerate(pairs):
+                middle = down.vertical(block, tile.shape[0])
+                across.horizontal_into(middle, target, accumulate=t > 0)
+
+    bytes_per_output = channels * out.itemsize
+    run_tiles(work, window.tiles(budget, bytes_per_output), workers=workers, blas=uses_blas)
+
+
+def tolerance(dtype: np.dtype) -> float:
+    """The relative truncation error below which a low-rank split counts as exact for ``dtype``."""
+    return 1e-7 if np.dtype(dtype).itemsize <= 4 else 1e-13
+

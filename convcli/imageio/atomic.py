@@ -1,0 +1,56 @@
+"""Files written whole or not at all: a temporary name in the same folder, renamed into place."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from convcli.errors import OutputError
+
+
+@functools.cache
+def _default_umask() -> int:
+    # Read once: os.umask can only be read by setting it, which is not safe while other threads write.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder, renamed into place when complete.
+
+    An interrupted run leaves no half-written output: the temporary file is removed on any error.
+    """
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror})") from None
+    try:
+        with os.fdopen(fd, "w+b") as handle:  # read too: multi-page TIFF writers seek back
+            write(handle)
+        os.chmod(temporary, 0o666 & ~_default_umask())
+        os.replace(temporary, path)
+    except OSError as error:
+        _remove(temporary)
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+    except BaseException:
+        _remove(temporary)
+        raise
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents, as an :class:`OutputError` when the file system refuses."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{folder}: cannot create the folder ({error.strerror})") from None

@@ -1,0 +1,100 @@
+"""Turning the ``INPUT...`` arguments (files, folders, quoted globs) into the images to process.
+
+Each image keeps its path relative to the argument it came from, so that the output folder can
+mirror the input tree: ``photos/2024/a.jpg`` found under the argument ``photos`` is written to
+``OUT/2024/a_edge.jpg``.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convcli.errors import ParameterError
+from convcli.imageio.reading import readable_extensions
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An image to process and where it sits under the argument that named it."""
+
+    path: Path
+    relative: Path  # mirrored under the output folder
+
+
+@dataclass
+class Inputs:
+    """The images found, and the files passed over in folders because they are not images."""
+
+    images: list[InputImage]
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [image.path for image in self.images]
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder part of a glob before its first wildcard: ``photos/*/x*.jpg`` -> ``photos``."""
+    parts = Path(pattern).parts
+    fixed = [part for part in parts[:next((i for i, p in enumerate(parts) if _GLOB_CHARS & set(p)), len(parts))]]
+    return Path(*fixed) if fixed else Path(".")
+
+
+def _from_folder(folder: Path, recursive: bool, extensions: set[str], found: Inputs) -> None:
+    walk = folder.rglob("*") if recursive else folder.iterdir()
+    for path in sorted(walk):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if path.suffix.lower() in extensions:
+            found.images.append(InputImage(path, relative))
+        else:
+            found.skipped.append(path)
+
+
+def expand_inputs(arguments: list[str | Path], *, recursive: bool = False) -> Inputs:
+    """Expand files, folders and globs, in order.
+
+    A file named outright is kept whatever its extension (Pillow recognises images by content) and
+    mirrors as its name alone. In folders (and, with ``recursive``, their sub-folders, hidden ones
+    left out) and in globs (``**`` recurses), files with an image extension are taken and the others
+    counted in :attr:`Inputs.skipped`. An image found twice is kept once.
+    """
+    extensions = readable_extensions()
+    found = Inputs([])
+    for argument in arguments:
+        text = str(argument)
+        path = Path(text)
+        if path.is_dir():
+            _from_folder(path, recursive, extensions, found)
+        elif path.exists():
+            found.images.append(InputImage(path, Path(path.name)))
+        elif _GLOB_CHARS & set(text):
+            root = _glob_root(text)
+            for match in sorted(Path(m) for m in glob.glob(text, recursive=True)):
+                if not match.is_file():
+                    continue
+                if match.suffix.lower() in extensions:
+                    found.images.append(InputImage(match, match.relative_to(root)))
+                else:
+                    found.skipped.append(match)
+        else:
+            raise ParameterError(f"no such file or folder: {text}")
+    seen: set[Path] = set()
+    unique = []
+    for image in found.images:
+        key = image.path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(image)
+    found.images = unique
+    if not found.images:
+        what = ", ".join(str(a) for a in arguments)
+        folders = any(Path(str(a)).is_dir() for a in arguments)
+        hint = " (`recursive` looks in sub-folders)" if folders and not recursive else ""
+        raise ParameterError(f"no images found in {what}{hint}")
+    return found

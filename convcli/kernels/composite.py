@@ -1,0 +1,198 @@
+"""Kernels used together: a :class:`Bank` applied side by side, a :class:`Chain` one after another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from convcli.choices import COMBINES
+from convcli.errors import KernelError
+from convcli.kernels.combine import combine
+from convcli.kernels.entry import Convolve, Entry, Filtered, Summary
+from convcli.kernels.kernel import BUILTIN_SOURCE, Kernel, check_name
+
+
+@dataclass(frozen=True, eq=False)
+class Bank(Entry):
+    """Several kernels applied side by side: a stack of feature maps, optionally combined into one."""
+
+    name: str
+    kernels: tuple[Kernel, ...]
+    combine: str | None = None
+    description: str = ""
+    map: str | None = None
+    source: str = BUILTIN_SOURCE
+
+    def __post_init__(self) -> None:
+        check_name(self.name, self.source)
+        if not self.kernels:
+            raise KernelError(f"{self.source}: bank '{self.name}': kernels: holds no kernels")
+        if self.combine is not None and self.combine not in COMBINES:
+            raise KernelError(f"{self.source}: bank '{self.name}': combine: must be one of "
+                              f"{', '.join(COMBINES)}, got {self.combine!r}")
+
+
+    kind = "bank"
+
+    @property
+    def members(self) -> tuple[Kernel, ...]:
+        return self.kernels
+
+    @property
+    def structure(self) -> str:
+        count = len(self.kernels)
+        return f"bank of {count}, combined by {self.combine}" if self.combine else f"bank of {count}, one map each"
+
+    @property
+    def flip(self) -> bool:
+        return self.kernels[0].flip
+
+    @property
+    def auto_map(self) -> str:
+        if self.combine == "argmax":  # kernel indices 0 .. N-1: stretch them to 0 .. 1
+            return self.map or "minmax"
+        signed = self.combine in ("sum", "max", None) and all(k.signed for k in self.kernels)
+        return self.map or ("abs" if signed else "clip")
+
+    def flat(self) -> tuple[Kernel, ...]:
+        return self.kernels
+
+    def expand(self) -> tuple[Entry, ...]:
+        return (self,) if self.combine else self.kernels
+
+    def apply(self, color: np.ndarray, alpha: np.ndarray | None, convolve: Convolve) -> Filtered:
+        """Every kernel's map, reduced to one by :attr:`combine` (``sum`` when it has none)."""
+        maps = apply_side_by_side(self.kernels, color, alpha, convolve)
+        how = self.combine or "sum"
+        notes = [m.note for m in maps if m.note]
+        return Filtered(combine([m.color for m in maps], how), maps[0].alpha,
+                        note="; ".join([f"bank of {len(maps)} kernels combined by {how}", *notes]))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "combine": self.combine,
+                "members": [k.describe() for k in self.kernels]}
+
+    def summary(self) -> Summary:
+        shapes = {k.shape for k in self.kernels}
+        size = f"{len(self.kernels)} x {'x'.join(map(str, next(iter(shapes))))}" if len(shapes) == 1 \
+            else f"{len(self.kernels)} kernels"
+        return Summary(size, "", f"bank: {self.combine or 'stack'}", "")
+
+@dataclass(frozen=True, eq=False)
+class Chain(Entry):
+    """Kernels applied one after another, each to the result of the one before."""
+
+    name: str
+    kernels: tuple[Kernel, ...]
+    description: str = ""
+    map: str | None = None
+    source: str = BUILTIN_SOURCE
+
+    def __post_init__(self) -> None:
+        check_name(self.name, self.source)
+        if not self.kernels:
+            raise KernelError(f"{self.source}: chain '{self.name}': kernels: holds no kernels")
+
+    kind = "chain"
+
+    @property
+    def members(self) -> tuple[Kernel, ...]:
+        return self.kernels
+
+    @property
+    def structure(self) -> str:
+        return f"chain of {len(self.kernels)}, applied in this order"
+
+    @property
+    def flip(self) -> bool:
+        return self.kernels[0].flip
+
+    @property
+    def auto_map(self) -> str:
+        return self.fold().auto_map
+
+    def flat(self) -> tuple[Kernel, ...]:
+        return (self.fold(),)
+
+    def sequence(self) -> tuple[Entry, ...]:
+        return self.kernels
+
+    def apply(self, color: np.ndarray, alpha: np.ndarray | None, convolve: Convolve) -> Filtered:
+        """Folded into one kernel at stride 1; step by step at a stride, where each step strides (folding
+        would not be equivalent)."""
+        stride = convolve.settings.stride
+        if stride == 1:
+            return self.fold().apply(color, alpha, convolve)
+        for kernel in self.kernels:
+            step = kernel.apply(color, alpha, convolve)
+            color, alpha = step.color, step.alpha
+        names = " → ".join(k.name for k in self.kernels)
+        return Filtered(color, alpha, note=f"chain {names} applied step by step (stride {stride})")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "combine": None,
+                "members": [k.describe() for k in self.kernels]}
+
+    def summary(self) -> Summary:
+        folded = self.fold().summary()
+        return Summary(folded.size, folded.total, f"chain: {folded.verdict}", folded.rank)
+
+    def fold(self, flip: bool = False) -> Kernel:
+        """The one kernel equivalent to the chain at stride 1 (exact away from the image borders).
+
+        Correlating with ``a`` and then ``b`` is correlating with their full convolution, anchored at
+        the sum of their anchors; zero rows or columns are added so that the contract's anchor rule
+        lands on that anchor. Biases carry through: ``bias = bias_a * sum(b) + bias_b``. The preferred
+        map is the chain's own, else that of its last kernel.
+        """
+        weights, anchor = self.kernels[0].effective(flip)
+        bias = self.kernels[0].bias
+        for kernel in self.kernels[1:]:
+            step, step_anchor = kernel.effective(flip)
+            weights = _full_convolve(weights, step)
+            anchor = (anchor[0] + step_anchor[0], anchor[1] + step_anchor[1])
+            bias = bias * kernel.sum + kernel.bias
+        weights = _reanchor(weights, anchor)
+        names = " → ".join(k.name for k in self.kernels)
+        return Kernel(name=self.name, weights=weights, description=self.description or names, bias=bias,
+                      map=self.map or self.kernels[-1].map, source=self.source,
+                      note=f"chain {names} folded into one {weights.shape[0]}x{weights.shape[1]} kernel")
+
+
+def _full_convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c[m, n] = sum a[i, j] * b[m - i, n - j]``, the full 2-D convolution (small kernels only)."""
+    out = np.zeros((a.shape[0] + b.shape[0] - 1, a.shape[1] + b.shape[1] - 1))
+    for (i, j), value in np.ndenumerate(a):
+        out[i:i + b.shape[0], j:j + b.shape[1]] += value * b
+    return out
+
+
+def _reanchor(weights: np.ndarray, anchor: tuple[int, int]) -> np.ndarray:
+    """Pad with zeros until ``((kh - 1) // 2, (kw - 1) // 2)`` is the cell at ``anchor``."""
+    for axis in (0, 1):
+        position = anchor[axis]
+        while (weights.shape[axis] - 1) // 2 != position:
+            zeros = np.zeros_like(np.take(weights, [0], axis=axis))
+            if (weights.shape[axis] - 1) // 2 < position:
+                weights = np.concatenate([weights, zeros], axis=axis)
+            else:
+                weights = np.concatenate([zeros, weights], axis=axis)
+                position += 1
+    return weights
+
+
+def apply_side_by_side(entries: tuple[Entry, ...] | list[Entry], color: np.ndarray, alpha: np.ndarray | None,
+                       convolve: Convolve) -> list[Filtered]:
+    """Each entry's map. Plain kernels of one shape and direction on an opaque picture go to the engine
+    as one bank, which its GEMM path computes far faster than one by one."""
+    plain = [e for e in entries if isinstance(e, Kernel) and not e.note]
+    if alpha is None and len(plain) == len(entries) > 1 and len({(k.shape, k.flip) for k in plain}) == 1:
+        stack = convolve(color, np.stack([k.weights for k in plain]), plain[0].flip)
+        results = []
+        for kernel, maps in zip(plain, stack):
+            if kernel.bias:
+                maps += np.asarray(kernel.bias, dtype=maps.dtype)
+            results.append(Filtered(maps, None))
+        return results
+    return [entry.apply(color, alpha, convolve) for entry in entries]

@@ -1,0 +1,208 @@
+"""A single 2-D kernel as validated data (:class:`Kernel`), and the checks every kernel goes through.
+
+Every kernel, whether built in, from a user's TOML file, inline, generated or loaded from ``.npy``,
+goes through the :class:`Kernel` constructor, so one piece of code checks them all and every error
+names where the kernel came from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from convcli.choices import MAPS
+from convcli.engine.alpha import conv2d_with_alpha
+from convcli.errors import KernelError
+from convcli.kernels.entry import Convolve, Entry, Filtered, Summary, sha256
+
+#: Largest kernel side accepted; a bigger one is almost always a mistake (a whole image as kernel).
+MAX_KERNEL_SIDE = 1025
+
+
+#: Kernel names end up in file names, so they are kept to letters, digits, ``_`` and ``-``.
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+
+
+BUILTIN_SOURCE = "built-in"
+
+
+def check_name(name: object, source: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise KernelError(f"{source}: kernel name {name!r} must start with a letter or _ and hold only "
+                          "letters, digits, _ and -")
+    return name
+
+
+def as_matrix(values: object, where: str) -> np.ndarray:
+    """Check that ``values`` is a non-empty, rectangular, finite, numeric 2-D matrix; return float64."""
+    if isinstance(values, np.ndarray):
+        array = values
+    else:
+        rows = values if isinstance(values, (list, tuple)) else None
+        if not rows or not all(isinstance(row, (list, tuple)) for row in rows):
+            raise KernelError(f"{where}: must be a non-empty list of rows, e.g. [[0, 1], [1, 0]]")
+        for number, row in enumerate(rows, start=1):
+            if not row:
+                raise KernelError(f"{where}: row {number} is empty")
+            if len(row) != len(rows[0]):
+                raise KernelError(f"{where}: row {number} has {len(row)} values, row 1 has {len(rows[0])}")
+            for value in row:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise KernelError(f"{where}: row {number} holds {value!r}, which is not a number")
+        array = np.array(rows, dtype=np.float64)
+    if array.dtype.kind not in "biuf":
+        raise KernelError(f"{where}: must hold numbers, got dtype {array.dtype}")
+    if array.ndim != 2 or 0 in array.shape:
+        raise KernelError(f"{where}: must be a non-empty 2-D matrix, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise KernelError(f"{where}: holds NaN or infinite values")
+    if max(array.shape) > MAX_KERNEL_SIDE:
+        raise KernelError(f"{where}: {array.shape[0]}x{array.shape[1]} is larger than the limit of "
+                          f"{MAX_KERNEL_SIDE} on a side")
+    return np.array(array, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class Kernel(Entry):
+    """A named 2-D kernel: its weights and how it likes to be applied.
+
+    The weights are stored as a read-only float64 array; ``bias`` is added after the sum (in the
+    engine's [0, 1] units), ``flip`` asks for true convolution and ``map`` is the preferred output
+    mapping. ``source`` says where the kernel was defined and starts every error message; ``note``
+    says how it was made when that is worth reporting (a folded chain).
+    """
+
+    name: str
+    weights: np.ndarray
+    description: str = ""
+    bias: float = 0.0
+    flip: bool = False
+    map: str | None = None
+    source: str = BUILTIN_SOURCE
+    note: str = ""
+    _sum: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_name(self.name, self.source)
+        weights = as_matrix(self.weights, self._where("weights"))
+        weights.setflags(write=False)
+        object.__setattr__(self, "weights", weights)
+        if not isinstance(self.bias, (int, float)) or isinstance(self.bias, bool) or not np.isfinite(self.bias):
+            raise KernelError(f"{self._where('bias')}: must be a finite number, got {self.bias!r}")
+        object.__setattr__(self, "bias", float(self.bias))
+        if not isinstance(self.flip, bool):
+            raise KernelError(f"{self._where('flip')}: must be true or false, got {self.flip!r}")
+        if self.map is not None and self.map not in MAPS[1:]:
+            raise KernelError(f"{self._where('map')}: must be one of {', '.join(MAPS[1:])}, got {self.map!r}")
+        object.__setattr__(self, "_sum", float(weights.sum()))
+
+    def _where(self, key: str | None = None) -> str:
+        where = f"{self.source}: kernel '{self.name}'"
+        return f"{where}: {key}" if key else where
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(kh, kw)``."""
+        return self.weights.shape
+
+    @property
+    def sum(self) -> float:
+        """The sum of the weights."""
+        return self._sum
+
+    @property
+    def zero_sum(self) -> bool:
+        """True when the weights sum to zero (an edge or gradient detector)."""
+        return abs(self._sum) <= 1e-9 * max(1.0, float(np.abs(self.weights).sum()))
+
+    @property
+    def verdict(self) -> str:
+        """``normalized`` (sums to 1), ``zero-sum``, or ``sum N``."""
+        if self.zero_sum:
+            return "zero-sum"
+        if abs(self._sum - 1.0) <= 1e-9:
+            return "normalized"
+        return f"sum {self._sum:.6g}"
+
+    @property
+    def rank(self) -> int:
+        """The matrix rank: 1 means separable into a column times a row."""
+        singular = np.linalg.svd(self.weights, compute_uv=False)
+        return int(np.sum(singular > 1e-9 * singular[0])) if singular[0] > 0 else 0
+
+    @property
+    def signed(self) -> bool:
+        """Whether its results are signed about zero: zero-sum, without a bias (a relief centred on
+        mid-grey is not)."""
+        return self.zero_sum and not self.bias
+
+    kind = "kernel"
+
+    @property
+    def auto_map(self) -> str:
+        return self.map or ("abs" if self.signed else "clip")
+
+    def flat(self) -> tuple[Kernel, ...]:
+        return (self,)
+
+    def apply(self, color: np.ndarray, alpha: np.ndarray | None, convolve: Convolve) -> Filtered:
+        """Filter ``color``, weighting by ``alpha`` when there is one (see :mod:`convcli.engine.alpha`), then
+        add the bias."""
+        if alpha is None:
+            color = convolve(color, self.weights, self.flip)
+        else:
+            color, alpha = conv2d_with_alpha(color, alpha, self.weights, lambda x, k: convolve(x, k, self.flip))
+        if self.bias:
+            color += np.asarray(self.bias, dtype=color.dtype)
+        return Filtered(color, alpha, self.note)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "source": self.source, "shape": list(self.shape), "bias": self.bias,
+                "flip": self.flip, "map": self.map, "sha256": sha256(self.weights)}
+
+    def summary(self) -> Summary:
+        height, width = self.shape
+        return Summary(f"{height}x{width}", "0" if self.zero_sum else f"{self.sum:.4g}", self.verdict, str(self.rank))
+
+    def effective(self, flip: bool = False) -> tuple[np.ndarray, tuple[int, int]]:
+        """The correlation that applying this kernel performs: ``(weights, anchor)``.
+
+        Flipping (the kernel's own ``flip`` xor ``flip``) mirrors the weights and the anchor.
+        """
+        kh, kw = self.shape
+        anchor = ((kh - 1) // 2, (kw - 1) // 2)
+        if self.flip != flip:
+            return self.weights[::-1, ::-1], (kh - 1 - anchor[0], kw - 1 - anchor[1])
+        return self.weights, anchor
+
+
+def rotations(kernel: Kernel, count: int, name: str, source: str = BUILTIN_SOURCE) -> tuple[Kernel, ...]:
+    """``kernel`` turned anticlockwise in ``count`` equal steps: 4 (90 degrees) or 8 (45, 3x3 only).
+
+    Members are named ``{name}_{angle}``: ``kirsch_0``, ``kirsch_45``, ...; ``name`` and ``source``
+    are the bank's, for messages.
+    """
+    weights = kernel.weights
+    if count == 4:
+        turned = [np.rot90(weights, k) for k in range(4)]
+    elif count == 8:
+        if weights.shape != (3, 3):
+            raise KernelError(f"{source}: bank '{name}': rotations = 8 needs a 3x3 base kernel, "
+                              f"'{kernel.name}' is {weights.shape[0]}x{weights.shape[1]}")
+        ring = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0)]  # clockwise
+        turned = []
+        current = weights.copy()
+        for _ in range(8):
+            turned.append(current)
+            nxt = current.copy()
+            for i, cell in enumerate(ring):  # each value moves one place anticlockwise
+                nxt[cell] = current[ring[(i + 1) % 8]]
+            current = nxt
+    else:
+        raise KernelError(f"{source}: bank '{name}': rotations must be 4 or 8, got {count!r}")
+    step = 360 // count
+    return tuple(Kernel(name=f"{name}_{i * step}", weights=w, description=f"{kernel.name} turned {i * step} degrees",
+                        bias=kernel.bias, flip=kernel.flip, map=kernel.map, source=kernel.source)
+                 for i, w in enumerate(turned))

@@ -1,0 +1,57 @@
+"""The engine as one run uses it: its settings, the path of every call recorded, ``--verify`` applied.
+
+Kernel entries apply themselves through a :class:`Convolver` (see
+:class:`convcli.kernels.entry.Convolve`), so every 2-D correlation of a run, however an entry is
+built, goes through one place that plans it once, records why its path was chosen, and checks it
+against ``scipy.signal`` when asked.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from convcli.engine.conv import check_image, execute, working_dtype
+from convcli.engine.plan import Choice, check_kernel, plan
+from convcli.engine.settings import Settings
+from convcli.errors import VerificationError
+
+
+class Convolver:
+    """:func:`convcli.conv2d` with a run's ``settings``; with ``verify`` every call is checked against
+    ``scipy.signal``. ``choices`` holds the path of every call, with the cost model's reason."""
+
+    def __init__(self, settings: Settings, *, verify: bool = False):
+        self.settings = settings
+        self.verify = verify
+        self.max_diff: float | None = 0.0 if verify else None
+        self.verify_ms = 0.0
+        self.choices: list[Choice] = []
+
+    def __call__(self, image: np.ndarray, weights: np.ndarray, own_flip: bool = False) -> np.ndarray:
+        settings = self.settings.flipped(own_flip)
+        image, weights = check_image(image), check_kernel(weights)
+        choice = plan(image.shape, weights, settings, working_dtype(image))
+        self.choices.append(choice)
+        out = execute(image, weights, settings, choice)
+        if self.verify:
+            self._check(image, weights, settings, out)
+        return out
+
+    def _check(self, image: np.ndarray, weights: np.ndarray, settings: Settings, out: np.ndarray) -> None:
+        from dataclasses import asdict
+
+        from convcli.engine.reference import reference_conv2d
+
+        started = time.perf_counter()
+        options = {k: v for k, v in asdict(settings).items() if k != "method"}
+        reference = reference_conv2d(image, weights, **options)
+        diff = float(np.max(np.abs(out - reference)))
+        # float32 sums of many taps: allow a few ulps of the largest possible |sum|.
+        scale = float(np.abs(weights).sum() * max(1.0, np.max(np.abs(image))))
+        tolerance = scale * (1e-5 if out.dtype == np.float32 else 1e-12)
+        if not diff <= tolerance:
+            raise VerificationError(f"result differs from scipy.signal by {diff:.3g} (tolerance {tolerance:.3g})")
+        self.max_diff = max(self.max_diff, diff)
+        self.verify_ms += (time.perf_counter() - started) * 1e3

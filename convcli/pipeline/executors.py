@@ -1,0 +1,142 @@
+"""Where a batch's work runs: in this process, on a pool of worker processes, or on a Dask cluster.
+
+Every executor runs the same unit, :func:`run_job` (one input, see
+:func:`~convcli.pipeline.process.process_source`), behind one protocol: :meth:`Executor.start` hands
+it the jobs, :meth:`Executor.results` yields ``(index, result)`` as each finishes, in any order, and
+:meth:`Executor.stop` ends whatever still runs (it is always called, also after Ctrl-C). To add an
+executor, implement the three and name it in :func:`make_executor` and in ``choices.EXECUTORS``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from convcli.engine.threads import THREADS_VARIABLE, default_workers
+from convcli.errors import ParameterError
+from convcli.pipeline.options import ApplyOptions
+from convcli.pipeline.planning import Target
+from convcli.pipeline.process import SourceResult, process_source
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input's work, as sent to a worker."""
+
+    index: int
+    source: Path
+    targets: tuple[Target, ...]
+    options: ApplyOptions
+    global_range: tuple[float, float] | None
+    tiles: bool
+
+
+def run_job(job: Job) -> tuple[int, SourceResult]:
+    """Process one input (in whichever process or cluster worker runs it)."""
+    return job.index, process_source(job.source, list(job.targets), job.options, job.global_range, tiles=job.tiles)
+
+
+class Executor(Protocol):
+    """Runs jobs somewhere and hands back their results as they finish."""
+
+    def start(self, jobs: list[Job]) -> None:
+        """Begin the work (it may run in the background from here on)."""
+
+    def results(self) -> Iterator[tuple[int, SourceResult]]:
+        """``(job index, result)`` for every job, in the order they finish."""
+
+    def stop(self) -> None:
+        """End all work still running and release the workers; safe to call at any time, more than once."""
+
+
+class Serial:
+    """Every job in this process, one after another."""
+
+    def start(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+
+    def results(self) -> Iterator[tuple[int, SourceResult]]:
+        for job in self.jobs:
+            yield run_job(job)
+
+    def stop(self) -> None:
+        pass
+
+
+def _start_worker(threads: int) -> None:
+    # The parent handles Ctrl-C and stops the pool; workers must not each print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The cores are shared between the worker processes: each engine gets its part of them.
+    os.environ[THREADS_VARIABLE] = str(threads)
+
+
+class LocalPool:
+    """Worker processes on this machine, the cores shared between their engines."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+
+    def start(self, jobs: list[Job]) -> None:
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        processes = min(self.workers, len(jobs))
+        self.pool = multiprocessing.get_context(method).Pool(
+            processes, initializer=_start_worker, initargs=(max(1, default_workers() // processes),))
+        self.stream = self.pool.imap_unordered(run_job, jobs)
+
+    def results(self) -> Iterator[tuple[int, SourceResult]]:
+        yield from self.stream
+        self.pool.close()
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+class DaskCluster:
+    """The workers of a Dask cluster (``pip install 'convcli[dask]'``); inputs and outputs must be on
+    paths every worker sees."""
+
+    def __init__(self, scheduler: str):
+        self.scheduler = scheduler
+        self.client = None
+        self.futures: list = []
+
+    def start(self, jobs: list[Job]) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ParameterError("`executor` dask needs Dask: pip install 'convcli[dask]'") from None
+        try:
+            self.client = Client(self.scheduler, timeout="10s")
+        except OSError as error:
+            raise ParameterError(f"cannot reach the Dask scheduler at {self.scheduler} ({error})") from None
+        self.futures = self.client.map(run_job, jobs, pure=False)
+
+    def results(self) -> Iterator[tuple[int, SourceResult]]:
+        from distributed import as_completed
+
+        for future in as_completed(self.futures):
+            yield future.result()
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.cancel(self.futures)
+            self.client.close()
+            self.client = None
+
+
+def make_executor(executor: str, *, workers: int, scheduler: str | None, jobs: int) -> Executor:
+    """The executor named ``executor`` (see ``choices.EXECUTORS``) for ``jobs`` jobs."""
+    if executor == "dask":
+        return DaskCluster(scheduler)
+    if workers > 1 and jobs > 1:
+        return LocalPool(workers)
+    return Serial()

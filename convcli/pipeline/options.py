@@ -1,0 +1,80 @@
+"""How every kernel of a run is applied and written (:class:`ApplyOptions`), validated once on creation."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convcli.choices import COLORMAPS, COMBINES, DEFAULT_MAX_PIXELS, DEFAULT_NAME, DEFAULT_QUALITY
+from convcli.engine.settings import Settings
+from convcli.errors import ParameterError
+from convcli.pixels.mapping import check_map
+
+#: The fields a ``name`` template may use.
+NAME_FIELDS = ("stem", "kernel", "ext")
+
+
+def _whole(name: str, value: object, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        reach = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise ParameterError(f"`{name}` must be a whole number {reach}; got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """What a run computes and writes, besides its kernels; validated on creation.
+
+    ``settings`` are the engine's (stride, padding, boundary ...); the rest say how maps become files.
+    """
+
+    settings: Settings = field(default_factory=Settings)
+    gray: bool = False
+    map: str = "auto"
+    verify: bool = False
+    name: str = DEFAULT_NAME
+    colormap: str | None = None
+    overlay: bool = False
+    quality: int = DEFAULT_QUALITY
+    stack: bool = False
+    combine: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.settings, Settings):
+            raise ParameterError(f"`settings` must be an engine Settings; got {self.settings!r}")
+        object.__setattr__(self, "map", check_map(self.map))
+        _check_name(self.name)
+        if self.colormap is not None and self.colormap not in COLORMAPS:
+            raise ParameterError(f"`colormap` must be one of {', '.join(COLORMAPS)}; got {self.colormap!r}")
+        if self.combine is not None and self.combine not in COMBINES:
+            raise ParameterError(f"`combine` must be one of {', '.join(COMBINES)}; got {self.combine!r}")
+        _whole("quality", self.quality, 1, 100)
+        _whole("max_pixels", self.max_pixels, 1)
+        if self.overlay and (self.settings.stride != 1 or self.settings.padding != "same"):
+            raise ParameterError("`overlay` needs each map the size of its input: `stride` 1 and `padding` same")
+        if self.map == "raw" and (self.colormap or self.overlay):
+            raise ParameterError("`map` raw keeps floats; `colormap` and `overlay` need pixels (another `map`)")
+        if self.combine and self.stack:
+            raise ParameterError("`stack` keeps every map and `combine` reduces them to one: choose one")
+
+    @property
+    def pixels_drawn(self) -> bool:
+        """Whether the maps are drawn (a colour map, an overlay) rather than written as values."""
+        return bool(self.colormap or self.overlay)
+
+
+def _check_name(template: str) -> None:
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as error:
+        raise ParameterError(f"`name` template {template!r}: {error}") from None
+    unknown = [name for name in fields if name not in NAME_FIELDS]
+    if unknown or not fields:
+        raise ParameterError(
+            f"`name` template {template!r} may use only {{stem}}, {{kernel}} and {{ext}}"
+            + (f"; got {{{unknown[0]}}}" if unknown else "")
+        )
+    if any(part in ("..", "") for part in Path(template).parts[:-1]) or Path(template).is_absolute():
+        raise ParameterError(f"`name` template {template!r} must stay inside the `output` folder")

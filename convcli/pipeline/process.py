@@ -1,0 +1,179 @@
+"""Processing one input: load it once, filter it by each of its targets' entries, map, write, measure.
+
+:func:`process_source` is the unit of work every executor runs. It never raises a convcli error: each
+failure is recorded against the input (and the kernel) it belongs to, and the other outputs go on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from convcli.errors import ConvcliError
+from convcli.imageio.atomic import make_folder
+from convcli.imageio.reading import Picture, load_image
+from convcli.imageio.writing import save_image, save_stack
+from convcli.kernels.composite import apply_side_by_side
+from convcli.pipeline.convolver import Convolver
+from convcli.pipeline.options import ApplyOptions
+from convcli.pipeline.planning import Target
+from convcli.pipeline.results import Failure, MapResult, RunResult
+from convcli.pixels.mapping import clip_warning, value_range
+from convcli.pixels.render import render
+
+
+@dataclass
+class SourceResult:
+    """What processing one input gave: its outputs, failures and montage tiles."""
+
+    maps: list[MapResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    tiles: list = field(default_factory=list)  # (label, PIL image) for a montage
+
+
+def _load(source: Path, options: ApplyOptions) -> tuple[Picture, float]:
+    started = time.perf_counter()
+    picture = load_image(source, gray=options.gray, max_pixels=options.max_pixels)
+    return picture, (time.perf_counter() - started) * 1e3
+
+
+def by_source(targets: list[Target]) -> dict[Path, list[Target]]:
+    """The targets grouped by their input, in order."""
+    groups: dict[Path, list[Target]] = {}
+    for target in targets:
+        groups.setdefault(target.source, []).append(target)
+    return groups
+
+
+def find_global_range(targets: list[Target], options: ApplyOptions) -> tuple[float, float]:
+    """First pass of ``map`` global: the min..max over every map of the run (failures are left to the
+    second pass to report)."""
+    low, high = np.inf, -np.inf
+    for source, group in by_source(targets).items():
+        try:
+            picture, _ = _load(source, options)
+        except ConvcliError:
+            continue
+        for target in group:
+            for entry, policy in zip(target.entries, target.maps):
+                if policy != "global":
+                    continue
+                try:
+                    color = entry.apply(picture.color, picture.alpha, Convolver(options.settings)).color
+                except ConvcliError:
+                    continue
+                lo, hi = value_range(color)
+                low, high = min(low, lo), max(high, hi)
+    return (float(low), float(high)) if low <= high else (0.0, 0.0)
+
+
+def write_montage(path: Path, rows: list, result: RunResult) -> None:
+    """Lay the tiles out and write them; a failure to write is recorded like any other."""
+    from convcli.pixels.montage import build_montage
+
+    try:
+        make_folder(path.parent)
+        sheet = np.asarray(build_montage(rows), dtype=np.float32) / 255
+        save_image(path, sheet)
+        result.montage = path
+    except ConvcliError as error:
+        result.failures.append(Failure(path, error.message, "montage"))
+
+
+def process_source(source: Path, targets: list[Target], options: ApplyOptions,
+                   global_range: tuple[float, float] | None = None, tiles: bool = False) -> SourceResult:
+    """Load ``source`` once and write each of its ``targets``; never raises a :class:`ConvcliError`."""
+    outcome = SourceResult()
+    try:
+        picture, load_ms = _load(source, options)
+    except ConvcliError as error:
+        outcome.failures.append(Failure(source, error.message))
+        return outcome
+    if tiles:
+        from convcli.pixels.montage import thumbnail
+
+        outcome.tiles.append((source.name, thumbnail(picture.color, picture.alpha)))
+    for target in targets:
+        try:
+            result, layers = _write_target(picture, target, options, load_ms, global_range)
+        except ConvcliError as error:
+            outcome.failures.append(Failure(source, error.message, target.name))
+            continue
+        outcome.maps.append(result)
+        if tiles:
+            from convcli.pixels.montage import thumbnail
+
+            outcome.tiles += [(name, thumbnail(values, alpha)) for name, values, alpha in layers]
+    return outcome
+
+
+@dataclass
+class _Rendered:
+    """One target's maps as pixels: ``(name, values, alpha)`` per entry, and the clip counts of all."""
+
+    layers: list[tuple[str, np.ndarray, np.ndarray | None]]
+    low: int = 0
+    high: int = 0
+    count: int = 0
+
+
+def _render(picture: Picture, target: Target, results, options: ApplyOptions,
+            global_range: tuple[float, float] | None) -> _Rendered:
+    rendered = _Rendered([])
+    base = picture.color if options.overlay else None
+    for entry, policy, filtered in zip(target.entries, target.maps, results):
+        mapped = render(filtered.color, policy, global_range=global_range, colormap=options.colormap, base=base)
+        rendered.layers.append((entry.name, mapped.values, filtered.alpha))
+        rendered.low += mapped.clipped_low
+        rendered.high += mapped.clipped_high
+        rendered.count += mapped.values.size
+    return rendered
+
+
+def _save(picture: Picture, target: Target, rendered: _Rendered, options: ApplyOptions) -> list[str]:
+    make_folder(target.output.parent)
+    raw = "raw" in target.maps
+    depth = 8 if options.pixels_drawn else picture.bit_depth
+    if options.stack:
+        return save_stack(target.output, rendered.layers, bit_depth=depth, raw=raw)
+    name, values, alpha = rendered.layers[0]
+    dpi = None
+    if picture.dpi:
+        # Keep the physical size: a stride shrinks the pixel grid, so the density shrinks with it.
+        dpi = (picture.dpi[0] * values.shape[1] / picture.width, picture.dpi[1] * values.shape[0] / picture.height)
+    icc = None if options.pixels_drawn else picture.icc_profile
+    return save_image(target.output, values, alpha, bit_depth=depth, raw=raw, name=name, icc_profile=icc, dpi=dpi,
+                      quality=options.quality)
+
+
+def _write_target(picture: Picture, target: Target, options: ApplyOptions, load_ms: float,
+                  global_range: tuple[float, float] | None) -> tuple[MapResult, list]:
+    convolver = Convolver(options.settings, verify=options.verify)
+    t0 = time.perf_counter()
+    results = apply_side_by_side(target.entries, picture.color, picture.alpha, convolver)
+    t1 = time.perf_counter()
+    rendered = _render(picture, target, results, options, global_range)
+    t2 = time.perf_counter()
+    warnings = _save(picture, target, rendered, options)
+    t3 = time.perf_counter()
+    warning = clip_warning(target.output.name, rendered.low, rendered.high, rendered.count)
+    settings = options.settings
+    paths = list(dict.fromkeys(choice.path for choice in convolver.choices))
+    reasons = list(dict.fromkeys(choice.reason for choice in convolver.choices))
+    result = MapResult(
+        source=target.source, kernel=target.name, output=target.output,
+        input_size=(picture.height, picture.width, picture.channels + (picture.alpha is not None)),
+        output_size=tuple(rendered.layers[0][1].shape[:2]), map="+".join(dict.fromkeys(target.maps)),
+        method="+".join(paths), method_reason=reasons[0] if reasons else "",
+        convention="convolution" if settings.flip != target.entries[0].flip else "correlation",
+        boundary=settings.boundary, padding=settings.padding, stride=settings.stride, dilation=settings.dilation,
+        load_ms=load_ms, convolve_ms=(t1 - t0) * 1e3 - convolver.verify_ms, map_ms=(t2 - t1) * 1e3,
+        save_ms=(t3 - t2) * 1e3, values=rendered.count, clipped_low=rendered.low, clipped_high=rendered.high,
+        max_diff=convolver.max_diff, verify_ms=convolver.verify_ms if options.verify else None,
+        note="; ".join(filter(None, (r.note for r in results))),
+        warnings=[*picture.warnings, *warnings, *([warning] if warning else [])],
+    )
+    return result, rendered.layers
