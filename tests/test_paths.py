@@ -30,6 +30,8 @@ from convcli.engine.plan import choose_method
 from convcli.engine.reference import reference_conv2d
 from convcli.errors import ParameterError
 from convcli.tools import bench
+from convcli.tools import calibration as calibration_module
+from convcli.tools.calibration import calibrate
 
 PATHS = ("direct", "separable", "fft", "gemm")
 KERNEL_SHAPES = [(3, 3), (2, 2), (4, 5), (1, 4), (5, 1), (6, 3)]
@@ -308,9 +310,9 @@ def test_unreadable_calibration_falls_back_to_defaults(tmp_path, text):
 
 
 def test_calibrate_stores_a_factor_per_path(monkeypatch, tmp_path):
-    monkeypatch.setattr(bench, "_calibration_problems", lambda seed: [
+    monkeypatch.setattr(calibration_module, "_calibration_problems", lambda seed: [
         (path, path, (40, 50, 3), bench.gaussian(5, 1.0)) for path in PATHS])
-    calibration = bench.calibrate(repeat=1)
+    calibration = calibrate(repeat=1)
     assert set(calibration.scale) == set(PATHS) and all(v > 0 for v in calibration.scale.values())
     assert calibration.path == str(tmp_path / "calibration.json")
     assert costmodel.load_coefficients().scale == pytest.approx(calibration.scale, rel=1e-3)

@@ -49,6 +49,8 @@ from convcli.cli.options import (
 from convcli.errors import ParameterError
 
 
+# Long for its signature (every option of the contract, one per line) and its docstring, which is
+# --help; the body is a dozen calls.
 @app.command()
 def apply(
     inputs: Annotated[list[str], typer.Argument(

@@ -176,7 +176,9 @@ def bench_command(
 
     with err_console.status("benchmarking") as status:
         if calibrate:
-            result = bench.calibrate(repeat=repeat, progress=status.update)
+            from convcli.tools.calibration import calibrate
+
+            result = calibrate(repeat=repeat, progress=status.update)
             out_console.print(calibration_view(result))
             return
         cases = bench.default_cases(bench.parse_shape(size, "image_size"), bench.parse_shape(bank_size, "bank_size"))

@@ -73,6 +73,8 @@ def _quantise(values: np.ndarray, depth: int) -> np.ndarray:
     return out
 
 
+# One function per file written: each format's branch is short, and splitting them would pass the
+# same eight arguments around.
 def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = None, *, bit_depth: int = 8,
                raw: bool = False, name: str = "map", icc_profile: bytes | None = None,
                dpi: tuple[float, float] | None = None, quality: int = 95) -> list[str]:

@@ -9,12 +9,12 @@ import numpy as np
 from convcli.choices import COMBINES
 from convcli.errors import KernelError
 from convcli.kernels.combine import combine
-from convcli.kernels.entry import Convolve, Entry, Filtered, Summary
+from convcli.kernels.entry import Composite, Convolve, Entry, Filtered, Summary
 from convcli.kernels.kernel import BUILTIN_SOURCE, Kernel, check_name
 
 
 @dataclass(frozen=True, eq=False)
-class Bank(Entry):
+class Bank(Composite):
     """Several kernels applied side by side: a stack of feature maps, optionally combined into one."""
 
     name: str
@@ -36,17 +36,9 @@ class Bank(Entry):
     kind = "bank"
 
     @property
-    def members(self) -> tuple[Kernel, ...]:
-        return self.kernels
-
-    @property
     def structure(self) -> str:
         count = len(self.kernels)
         return f"bank of {count}, combined by {self.combine}" if self.combine else f"bank of {count}, one map each"
-
-    @property
-    def flip(self) -> bool:
-        return self.kernels[0].flip
 
     @property
     def auto_map(self) -> str:
@@ -80,7 +72,7 @@ class Bank(Entry):
         return Summary(size, "", f"bank: {self.combine or 'stack'}", "")
 
 @dataclass(frozen=True, eq=False)
-class Chain(Entry):
+class Chain(Composite):
     """Kernels applied one after another, each to the result of the one before."""
 
     name: str
@@ -97,16 +89,8 @@ class Chain(Entry):
     kind = "chain"
 
     @property
-    def members(self) -> tuple[Kernel, ...]:
-        return self.kernels
-
-    @property
     def structure(self) -> str:
         return f"chain of {len(self.kernels)}, applied in this order"
-
-    @property
-    def flip(self) -> bool:
-        return self.kernels[0].flip
 
     @property
     def auto_map(self) -> str:

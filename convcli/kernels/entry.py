@@ -106,6 +106,20 @@ class Entry(ABC):
         """Size, sum, verdict and rank, for the library's table."""
 
 
+class Composite(Entry):
+    """An entry made of kernels (a bank, a chain, a depthwise convolution): ``self.kernels`` are its members."""
+
+    kernels: tuple[Kernel, ...]
+
+    @property
+    def members(self) -> tuple[Kernel, ...]:
+        return self.kernels
+
+    @property
+    def flip(self) -> bool:
+        return self.kernels[0].flip
+
+
 def sha256(array: np.ndarray) -> str:
     """The SHA-256 of an array's float64 values, for fingerprints."""
     import hashlib

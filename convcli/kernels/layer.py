@@ -12,7 +12,7 @@ import numpy as np
 
 from convcli.engine.layers import cnn_layer, factorised_weights, pointwise, separable_cost, standard_cost
 from convcli.errors import KernelError, ParameterError
-from convcli.kernels.entry import Convolve, Entry, Filtered, Summary, sha256
+from convcli.kernels.entry import Composite, Convolve, Entry, Filtered, Summary, sha256
 from convcli.kernels.kernel import BUILTIN_SOURCE, MAX_KERNEL_SIDE, Kernel, check_name
 
 
@@ -92,7 +92,7 @@ class Layer(Entry):
         return Summary(f"{inputs} x {height}x{width}", f"{self.weights.sum():.4g}", "layer channel", "")
 
 @dataclass(frozen=True, eq=False)
-class Depthwise(Entry):
+class Depthwise(Composite):
     """A depthwise-separable convolution: one kernel per input channel, then (optionally) a ``O x C``
     pointwise matrix mixing the channels."""
 
@@ -116,18 +116,10 @@ class Depthwise(Entry):
     kind = "depthwise"
 
     @property
-    def members(self) -> tuple[Kernel, ...]:
-        return self.kernels
-
-    @property
     def structure(self) -> str:
         mix = f", then a {self.pointwise.shape[0]}x{self.pointwise.shape[1]} pointwise mix" \
             if self.pointwise is not None else ""
         return f"depthwise: one kernel per channel{mix}"
-
-    @property
-    def flip(self) -> bool:
-        return self.kernels[0].flip
 
     @property
     def auto_map(self) -> str:

@@ -259,6 +259,8 @@ def build_library(files: list[KernelFile], problems: Problems) -> Library:
     return Library({name: entries[name] for name in tables if name in entries})
 
 
+# Long because it reports every problem of a table at once (each check adds one and goes on), which
+# `kernels check` promises.
 def _bank_or_chain(name, kind, table, source, tables, entries, resolving, resolve, problems) -> Entry | None:
     what = kind[:-1]
     where = f"{source}: {what} '{name}'"

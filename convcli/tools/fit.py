@@ -83,6 +83,7 @@ def _kernel_shape(size: int | tuple[int, int]) -> tuple[int, int]:
     return shape
 
 
+# Half of it is the numpydoc docstring with a doctest; the computation is the strip-by-strip QR.
 def fit_kernel(before, after, size: int | tuple[int, int], *, bias: bool = False) -> Fit:
     """Find the ``size x size`` kernel (and optionally a bias) that best maps ``before`` to ``after``.
 

@@ -104,6 +104,7 @@ def _place(taps: int, anchor: int, *, stride: int, dilation: int, padding: str |
     return position + reach + 2, position
 
 
+# Half of it is the numpydoc docstring with doctests; the rest reads the response back tap by tap.
 def probe(kernel: Kernel, *, stride: int = 1, padding: str | int = "same", boundary: str = "zero",
           cval: float = 0.0, dilation: int = 1, flip: bool = False, canvas: tuple[int, int] | None = None,
           at: tuple[int, int] | None = None, method: str = "direct") -> Probe:
