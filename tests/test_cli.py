@@ -990,7 +990,8 @@ def test_library_does_not_import_the_cli_stack():
     code = (
         "import sys\n"
         "import numpy as np\n"
-        "import convcli, convcli.pipeline.batch, convcli.imageio.writing, convcli.kernels.specs, convcli.pixels.render\n"
+        "import convcli, convcli.pipeline.batch, convcli.imageio.writing, convcli.kernels.specs, "
+        "convcli.pixels.render\n"
         "out = convcli.conv2d(np.arange(20.0).reshape(4, 5), np.ones((3, 3)), boundary='zero')\n"
         "assert out[1, 1] == 54.0, out\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'rich', 'click'}))\n"

@@ -214,7 +214,8 @@ def test_explain_prints_the_worked_figures():
 
 
 def test_explain_a_chain_with_stride_and_same_padding():
-    result = run("explain", "-k", "smooth_edges", "--input-size", "33x20", "-c", "1", "--out-channels", "8", "--stride", "2")
+    result = run("explain", "-k", "smooth_edges", "--input-size", "33x20", "-c", "1", "--out-channels", "8",
+                 "--stride", "2")
     assert result.exit_code == 0, result.output
     out = lines(result.stdout)
     assert "Output size (padding same: one output per s input pixels, TensorFlow's SAME): H' = ceil(H / s)" in out
@@ -228,13 +229,15 @@ def test_explain_a_chain_with_stride_and_same_padding():
 def test_explain_errors():
     result = run("explain", "-k", "3x3", "--input-size", "huge")
     assert result.exit_code == 2
-    assert lines(result.stderr) == ["Error: --input-size must be HxW, e.g. 224x224, or one number for a square; got 'huge'"]
+    assert lines(result.stderr) == ["Error: --input-size must be HxW, e.g. 224x224, or one number for a square; "
+                                    "got 'huge'"]
     result = run("explain", "-k", "9x9", "--input-size", "4x4", "--padding", "valid")
     assert result.exit_code == 2
     assert lines(result.stderr) == ["Error: padding 'valid' leaves no output at layer 1: the 9x9 kernel '9x9' "
                                     "(dilation 1) does not fit its 4x4 input"]
     result = run("explain", "-k", "3x3", "--out-channels", "0")
-    assert lines(result.stderr)[-1] == "Error: Invalid value for '--out-channels': Input should be greater than or equal to 1"
+    assert lines(result.stderr)[-1] == ("Error: Invalid value for '--out-channels': Input should be greater than "
+                                        "or equal to 1")
 
 
 def test_explain_help():

@@ -245,9 +245,11 @@ def test_fit_warns_when_the_image_cannot_determine_the_kernel(workdir):
 
 @pytest.mark.parametrize(("args", "message"), [
     (("a.png", "b.png", "--kernel-size", "3"), "a.png is 6x8 but b.png is 6x7: fit needs two images of the same size"),
-    (("a.png", "a.png", "--kernel-size", "9"), "size 9x9 is larger than the images (6x8): the kernel must fit inside them at "
+    (("a.png", "a.png", "--kernel-size", "9"), "size 9x9 is larger than the images (6x8): the kernel must fit "
+                                               "inside them at "
                                         "least once"),
-    (("a.png", "a.png", "--kernel-size", "3x"), "--kernel-size must be HxW, e.g. 5x5, or one number for a square; got '3x'"),
+    (("a.png", "a.png", "--kernel-size", "3x"), "--kernel-size must be HxW, e.g. 5x5, or one number for a "
+                                                "square; got '3x'"),
     (("a.png", "a.png", "--kernel-size", "3", "--kernel-name", "my kernel"),
      "fit: kernel name 'my kernel' must start with a letter or _ and hold only letters, digits, _ and -"),
     (("a.png", "a.png", "--kernel-size", "3", "-o", "taken.toml"),

@@ -389,7 +389,8 @@ def test_bench_arguments_are_checked():
 
 def test_bench_command_prints_json_and_table(tmp_path):
     runner = CliRunner()
-    args = ["bench", "--image-size", "20x24x3", "--bank-size", "16x16", "--repeat", "1", "--peer", "ndimage", "--case", "3x3",
+    args = ["bench", "--image-size", "20x24x3", "--bank-size", "16x16", "--repeat", "1", "--peer", "ndimage",
+            "--case", "3x3",
             "--case", "bank"]
     result = runner.invoke(app, [*args, "--json", "-"])
     assert result.exit_code == 0, result.output

@@ -163,7 +163,8 @@ def test_library_modules_import_neither_typer_rich_nor_matplotlib():
     code = (
         "import sys\n"
         "import numpy as np\n"
-        "import convcli.tools.probe, convcli.tools.explain, convcli.tools.fit, convcli.tools.pictures, convcli.engine.layers\n"
+        "import convcli.tools.probe, convcli.tools.explain, convcli.tools.fit, convcli.tools.pictures, "
+        "convcli.engine.layers\n"
         "from convcli.kernels.kernel import Kernel\n"
         "convcli.tools.pictures.kernel_figure([Kernel('k', [[1, 2], [3, 4]])])\n"
         "convcli.tools.probe.probe(Kernel('k', [[1, 2], [3, 4]]))\n"

@@ -44,7 +44,8 @@ Boundary = Annotated[str, typer.Option(
     help="Values outside the image: zero, constant (--cval), edge (aaa|abc), symmetric (cba|abc), "
          "mirror (cb|abc), wrap (abc|abc); aliases such as replicate, reflect, reflect101, circular.")]
 Cval = Annotated[float, typer.Option(
-    "--cval", metavar="VALUE", rich_help_panel=ENGINE, help="The value outside the image for --boundary constant, in [0, 1] units.")]
+    "--cval", metavar="VALUE", rich_help_panel=ENGINE,
+    help="The value outside the image for --boundary constant, in [0, 1] units.")]
 Padding = Annotated[str, typer.Option(
     "--padding", "-p", metavar="same|valid|full|P", rich_help_panel=ENGINE,
     help="same (one output per input pixel / stride), valid (kernel inside the image), full (kernel "
@@ -135,5 +136,6 @@ OutChannels = Annotated[int, typer.Option(
     "--out-channels", min=1, metavar="N", help="Kernels per layer: the output channels N (PyTorch's out_channels).")]
 FitSize = Annotated[str, typer.Option("--kernel-size", metavar="K|KHxKW", show_default=False,
                                       help="Kernel size: K for K x K, or KHxKW such as 5x3.")]
-KernelName = Annotated[str, typer.Option("--kernel-name", metavar="NAME", help="The name of the [kernels.NAME] table written.")]
+KernelName = Annotated[str, typer.Option("--kernel-name", metavar="NAME",
+                                         help="The name of the [kernels.NAME] table written.")]
 FitBias = Annotated[bool, typer.Option("--bias", help="Also fit a constant added after the sum.")]

@@ -94,8 +94,9 @@ def explain_command(
     from convcli.tools.explain import explain, layer_kernels, parse_size
 
     layers = layer_kernels(kernel, load_library(kernels or []))
-    out_console.print(explain_view(explain(parse_size(size, "input_size"), layers, channels=channels, out_channels=out_channels,
-                                           stride=stride, padding=padding, dilation=dilation)))
+    explanation = explain(parse_size(size, "input_size"), layers, channels=channels, out_channels=out_channels,
+                          stride=stride, padding=padding, dilation=dilation)
+    out_console.print(explain_view(explanation))
 
 
 @app.command("fit")
@@ -149,12 +150,14 @@ def bench_command(
     case: Annotated[list[str] | None, typer.Option(
         "--case", metavar="NAME", show_default=False,
         help="Only the cases whose name contains this (repeatable): 3x3, 7x7, 15x15, 31x31, gaussian, bank.")] = None,
-    size: Annotated[str, typer.Option("--image-size", metavar="HxWxC", help="H x W x C of the image for the single kernels.")]
+    size: Annotated[str, typer.Option("--image-size", metavar="HxWxC",
+                                      help="H x W x C of the image for the single kernels.")]
     = "3000x4000x3",
     bank_size: Annotated[str, typer.Option("--bank-size", metavar="HxW", help="H x W of the image for the bank of 64.")]
     = "2048x2048",
     max_seconds: Annotated[float, typer.Option(
-        "--max-seconds", min=0, metavar="SECONDS", help="A slow engine stops repeating after this long on a case.")] = 30.0,
+        "--max-seconds", min=0, metavar="SECONDS",
+        help="A slow engine stops repeating after this long on a case.")] = 30.0,
     json_file: Annotated[str | None, typer.Option(
         "--json", metavar="FILE", show_default=False,
         help="Also write the results as JSON to FILE; '-' prints JSON instead of the table.")] = None,
