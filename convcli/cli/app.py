@@ -24,12 +24,13 @@ out_console = Console()
 
 def _show_metavar(original):
     # Typer's rich help shows a type column (<bool>, <list[str]>) and ignores metavars: show the
-    # metavar when one is given, nothing for on/off flags, and Typer's own label otherwise.
+    # metavar when one is given, nothing for on/off flags and for arguments (their name column says
+    # it), and Typer's own label otherwise.
     def display(self, ctx):
+        if isinstance(self, typer.core.TyperArgument) or getattr(self, "is_flag", False):
+            return None
         if self.metavar is not None:
             return self.metavar
-        if getattr(self, "is_flag", False):
-            return None
         return original(self, ctx)
 
     return display

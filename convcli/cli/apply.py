@@ -57,7 +57,7 @@ def apply(
         metavar="INPUT", help="Image files, folders or quoted globs.", show_default=False)],
     kernel: KernelSpecs,
     output: Annotated[Path, typer.Option(
-        "-o", "--output", show_default=False, rich_help_panel=OUTPUT,
+        "-o", "--output", metavar="PATH", show_default=False, rich_help_panel=OUTPUT,
         help="The output file (one input, one kernel) or folder; the format follows the extension: "
              ".png .jpg .jpeg .webp .bmp .tif .tiff .npy .npz.")],
     kernels: KernelFiles = None,

@@ -30,11 +30,11 @@ def kernels_list(kernels: KernelFiles = None) -> None:
 
 @kernels_app.command("show")
 def kernels_show(
-    name: Annotated[str, typer.Argument(help="A kernel name, generator call, inline matrix, .npy or .mat file.",
-                                        show_default=False)],
+    name: Annotated[str, typer.Argument(
+        metavar="KERNEL", help="A kernel name, generator call, inline matrix, .npy or .mat file.", show_default=False)],
     kernels: KernelFiles = None,
     png: Annotated[Path | None, typer.Option(
-        "--png", dir_okay=False, show_default=False,
+        "--png", dir_okay=False, metavar="FILE", show_default=False,
         help="Also draw it to this PNG file: a heat map with the values in the cells, beside the kernel's "
              "frequency response (the magnitude of its 2-D FFT, zero frequency at the centre).")] = None,
 ) -> None:
@@ -61,8 +61,8 @@ def kernels_show(
 
 @kernels_app.command("check")
 def kernels_check(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The TOML kernel file to check.",
-                                         show_default=False)],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE",
+                                         help="The TOML kernel file to check.", show_default=False)],
 ) -> None:
     """Validate a kernel file and report every problem in it at once (exit code 2 if there is any)."""
     from convcli.cli.kernel_view import kernel_table
@@ -81,7 +81,7 @@ def kernels_export(
         metavar="NAME...", show_default=False,
         help="Kernels: names, generator calls or inline matrices, all of one size.")],
     npy: Annotated[Path, typer.Option(
-        "--npy", dir_okay=False, show_default=False,
+        "--npy", dir_okay=False, metavar="FILE", show_default=False,
         help="The .npy file to write, O x 1 x kh x kw float32 (PyTorch's Conv2d weight layout).")],
     kernels: KernelFiles = None,
 ) -> None:

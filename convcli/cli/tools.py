@@ -107,7 +107,7 @@ def fit_command(
                                           help="The same image after filtering.")],
     size: FitSize,
     output: Annotated[Path | None, typer.Option(
-        "-o", "--output", dir_okay=False, show_default=False,
+        "-o", "--output", dir_okay=False, metavar="FILE", show_default=False,
         help="Write the kernel to this TOML file, appended when the file exists (default: stdout).")] = None,
     kernel_name: KernelName = "fitted",
     gray: Gray = False,
