@@ -50,7 +50,7 @@ class Coefficients:
 
 @dataclass(frozen=True)
 class Problem:
-    """What the cost model needs to know about one :func:`~convcli.engine.conv2d` call."""
+    """What the cost model needs to know about one :func:`~convcli.engine.conv.conv2d` call."""
 
     rows: AxisPlan
     cols: AxisPlan

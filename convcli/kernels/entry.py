@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class Convolve(Protocol):
-    """The configured engine an entry applies itself with (see :class:`convcli.pipeline.filtering.Convolver`)."""
+    """The configured engine an entry applies itself with (see :class:`convcli.pipeline.convolver.Convolver`)."""
 
     settings: Settings
 

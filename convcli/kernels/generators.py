@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -154,7 +154,8 @@ class Generator:
     positive: tuple[str, ...] = ()  # parameters that must be > 0
     odd_sizes: tuple[str, ...] = ("size",)
     aliases: dict | None = None  # other spellings of a parameter (lambda -> wavelength)
-    side: Callable[[dict], float] | None = None  # the kernel's side for these parameters, checked first
+    # The kernel's side for these parameters, checked against the limit before the kernel is built.
+    side: Callable[[dict], float] = field(kw_only=True)
 
 
 def _sigma_side(*sigmas: str, default: float, factor: Callable[[dict], float] = lambda v: 1.0):

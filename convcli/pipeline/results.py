@@ -1,6 +1,6 @@
 """What a run did, as data: one :class:`MapResult` per output, the :class:`Failure` list, the totals.
 
-The library fills these in and never prints; the CLI renders them (:mod:`convcli.report`) and
+The library fills these in and never prints; the CLI renders them (:mod:`convcli.cli.run_view`) and
 ``--report-json`` writes :meth:`RunResult.to_dict`, whose layout ``report_schema.json`` documents.
 """
 
@@ -124,5 +124,5 @@ class RunResult:
 
 
 def report_schema() -> dict:
-    """The JSON Schema of :meth:`RunResult.to_dict` (``convcli/report_schema.json``)."""
+    """The JSON Schema of :meth:`RunResult.to_dict` (``convcli/pipeline/report_schema.json``)."""
     return json.loads(resources.files("convcli.pipeline").joinpath("report_schema.json").read_text(encoding="utf-8"))

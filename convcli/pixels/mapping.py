@@ -33,8 +33,8 @@ def resolve_map(policy: str, entry) -> str:
 
     Examples
     --------
-    >>> from convcli.kernels.kernel import Kernel
-    >>> edge = Kernel("edge", [[-1, 0, 1]])
+    >>> from types import SimpleNamespace
+    >>> edge = SimpleNamespace(auto_map="abs")  # what a zero-sum kernel prefers
     >>> resolve_map("auto", edge), resolve_map("offset", edge)
     ('abs', 'offset')
     """

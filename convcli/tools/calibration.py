@@ -44,7 +44,7 @@ def calibrate(*, repeat: int = 5, seed: int = 0, progress: Progress | None = Non
     """Time each path on a few problems, store measured / predicted per path, and return the figures.
 
     The factor corrects the default cost model for this machine (its cores, caches, BLAS and FFT);
-    ``method="auto"`` uses it from then on (see :func:`convcli.costmodel.calibration_path`).
+    ``method="auto"`` uses it from then on (see :func:`convcli.engine.costmodel.calibration_path`).
     """
     from convcli.engine import costmodel
 

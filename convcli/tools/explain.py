@@ -64,7 +64,7 @@ def layer_kernels(specs: Sequence[str], library: Library) -> list[LayerKernel]:
     """The layers named by ``-k`` values, in order.
 
     A value is a bare size such as ``3x3`` or ``7x1``, or anything ``-k`` takes (see
-    :func:`convcli.library.resolve_kernels`): a kernel is one layer, a chain one layer per kernel,
+    :func:`convcli.kernels.specs.resolve_kernels`): a kernel is one layer, a chain one layer per kernel,
     a bank one layer of its (equal-sized) kernels.
     """
     layers: list[LayerKernel] = []

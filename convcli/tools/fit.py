@@ -161,7 +161,7 @@ def fit_kernel(before, after, size: int | tuple[int, int], *, bias: bool = False
 
 def fit_images(before: Path | str, after: Path | str, size: int | tuple[int, int], *, gray: bool = False,
                bias: bool = False) -> Fit:
-    """:func:`fit_kernel` on two image files, read with :func:`convcli.imageio.load_image` (alpha is ignored).
+    """:func:`fit_kernel` on two image files, read with :func:`convcli.imageio.reading.load_image` (alpha is ignored).
 
     Float TIFFs are used as they are, so a pair of float maps can be fitted without rounding.
     """
