@@ -12,7 +12,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from convcli.cli.app import app
+from convcli.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 # A low-pass, a gradient pair (a bank: one row each), a band-pass and a relief.

@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 from typer.testing import CliRunner
 
-from convcli.cli.app import app
+from convcli.cli import app
 from convcli.pixels.montage import build_montage
 
 ROOT = Path(__file__).resolve().parent.parent
