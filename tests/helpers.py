@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
+
 from convcli.kernels.library import Problems, build_library, read_kernel_file
+
+#: scipy.signal's names for the boundary modes it has.
+SCIPY_BOUNDARY = {"zero": "fill", "symmetric": "symm", "wrap": "wrap"}
+
+
+def powers_of_two(shape) -> np.ndarray:
+    """A kernel whose taps are all different (1, 2, 4, ...), with a sign pattern, so no symmetry hides a bug."""
+    taps = 2.0 ** np.arange(math.prod(shape))
+    taps[1::3] *= -1
+    return taps.reshape(shape)
+
+
+def image(shape, seed=0) -> np.ndarray:
+    """A random image in [0, 1)."""
+    return np.random.default_rng(seed).random(shape)
 
 
 def load_kernel_file(path: Path | str) -> dict:

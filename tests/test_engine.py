@@ -6,12 +6,12 @@ Kernels use distinct powers of two as taps, so a flipped, shifted or transposed 
 from __future__ import annotations
 
 import itertools
-import math
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from helpers import SCIPY_BOUNDARY, image, powers_of_two
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -24,18 +24,8 @@ from convcli.errors import ParameterError
 
 SHAPES = [(3, 3), (1, 1), (2, 2), (4, 4), (2, 3), (3, 2), (1, 4), (5, 1), (4, 5), (5, 5)]
 PADDINGS = ["same", "valid", "full", 0, 1, 3]
-SCIPY_BOUNDARY = {"zero": "fill", "symmetric": "symm", "wrap": "wrap"}
 
 
-def powers_of_two(shape) -> np.ndarray:
-    """A kernel whose taps are all different (1, 2, 4, ...), with a sign pattern, so no symmetry hides a bug."""
-    taps = 2.0 ** np.arange(math.prod(shape))
-    taps[1::3] *= -1
-    return taps.reshape(shape)
-
-
-def image(shape, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).random(shape)
 
 
 # --- the contract's formula, read literally -----------------------------------------------------------

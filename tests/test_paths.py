@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from helpers import SCIPY_BOUNDARY, image, powers_of_two
 from scipy import signal
 from typer.testing import CliRunner
 
@@ -35,17 +35,8 @@ from convcli.tools.calibration import calibrate
 
 PATHS = ("direct", "separable", "fft", "gemm")
 KERNEL_SHAPES = [(3, 3), (2, 2), (4, 5), (1, 4), (5, 1), (6, 3)]
-SCIPY_BOUNDARY = {"zero": "fill", "symmetric": "symm", "wrap": "wrap"}
 
 
-def powers_of_two(shape) -> np.ndarray:
-    taps = 2.0 ** np.arange(math.prod(shape))
-    taps[1::3] *= -1
-    return taps.reshape(shape)
-
-
-def image(shape, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).random(shape)
 
 
 def tolerance(kernel: np.ndarray, dtype) -> float:
