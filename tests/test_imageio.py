@@ -332,11 +332,11 @@ def test_output_format_by_extension(name, fmt):
     assert output_format(Path(f"x{name.upper()}")) == fmt
 
 
-@pytest.mark.parametrize("name", ["out.gif", "out", "out.PSD", "out.png.bak"])
+@pytest.mark.parametrize("name", ["out.xcf", "out", "out.PSD", "out.png.bak"])
 def test_unsupported_extension(tmp_path, name):
     path = tmp_path / name
     message = (f"unsupported output extension '{path.suffix}' in {path}; "
-               "use one of .png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff, .npy, .npz")
+               "use one of .png, .jpg, .jpeg, .webp, .bmp, .gif, .tif, .tiff, .npy, .npz")
     with pytest.raises(ParameterError) as caught:
         output_format(path)
     assert str(caught.value) == message
@@ -425,21 +425,24 @@ def test_formats_without_alpha_drop_it_with_a_warning(tmp_path, name, fmt):
 
 def test_16bit_gray_to_jpeg_warns_and_writes_8_bits(tmp_path):
     warnings = save_image(tmp_path / "g.jpg", np.full((H, W), 0.5, np.float32), bit_depth=16)
-    assert warnings == ["g.jpg: 16-bit gray cannot be written as JPEG; wrote 8 bits"]
+    assert warnings == ["g.jpg: JPEG holds 8 bits per channel; the 16-bit maps were written with 8"]
     assert file_pixels(tmp_path / "g.jpg")[0] == "L"
 
 
-def test_16bit_gray_with_alpha_warns_and_writes_8_bits(tmp_path):
-    warnings = save_image(tmp_path / "g.png", np.full((H, W), 0.5, np.float32), np.ones((H, W), np.float32),
-                          bit_depth=16)
-    assert warnings == ["g.png: 16-bit gray cannot be written with alpha; wrote 8 bits"]
-    assert file_pixels(tmp_path / "g.png")[0] == "LA"
+@pytest.mark.parametrize("ext", ["png", "tif"])
+def test_16bit_gray_with_alpha_keeps_16_bits(tmp_path, ext):
+    import tifffile
+
+    gray, alpha = ramp(top=65535, dtype=np.uint16), ramp(top=65535, dtype=np.uint16)[::-1].copy()
+    assert save_image(tmp_path / f"g.{ext}", gray / 65535.0, alpha / 65535.0, bit_depth=16) == []
+    stored = tifffile.imread(tmp_path / "g.tif") if ext == "tif" else imagecodecs_decode(tmp_path / "g.png")
+    np.testing.assert_array_equal(stored, np.dstack([gray, alpha]))
 
 
-def test_colour_from_16bit_input_warns_8_bits_per_channel(tmp_path):
-    warnings = save_image(tmp_path / "c.png", np.full((H, W, 3), 0.5, np.float32), bit_depth=16)
-    assert warnings == ["c.png: Pillow writes colour with 8 bits per channel"]
-    assert file_pixels(tmp_path / "c.png")[0] == "RGB"
+def imagecodecs_decode(path: Path) -> np.ndarray:
+    import imagecodecs
+
+    return imagecodecs.png_decode(path.read_bytes())
 
 
 @pytest.mark.parametrize("ext", ["tif", "tiff"])
@@ -453,12 +456,16 @@ def test_raw_float_tiff_is_exact(tmp_path, ext):
     np.testing.assert_array_equal(stored, values)
 
 
-def test_raw_colour_tiff_is_refused(tmp_path):
-    path = tmp_path / "r.tif"
-    with pytest.raises(OutputError) as caught:
-        save_image(path, np.zeros((H, W, 3), np.float32), raw=True)
-    assert str(caught.value) == f"{path}: a float TIFF holds one channel; use gray or write .npy or .npz"
-    assert folder_names(tmp_path) == []
+def test_raw_colour_tiff_keeps_every_channel_and_the_alpha(tmp_path):
+    import tifffile
+
+    color = np.random.default_rng(1).normal(size=(H, W, 3)).astype(np.float32)
+    alpha = np.linspace(0, 1, H * W, dtype=np.float32).reshape(H, W)
+    assert save_image(tmp_path / "r.tif", color, alpha, raw=True) == []
+    with tifffile.TiffFile(tmp_path / "r.tif") as tif:
+        page = tif.pages[0]
+        assert (page.photometric.name, page.extrasamples, len(tif.pages)) == ("RGB", (2,), 1)
+        np.testing.assert_array_equal(page.asarray(), np.dstack([color, alpha]))
 
 
 def test_raw_png_is_refused(tmp_path):
@@ -552,7 +559,7 @@ def test_atomic_write_failure_without_an_original(tmp_path):
     assert folder_names(tmp_path) == []
 
 
-def test_sixteen_bit_colour_is_read_with_eight_bits_and_says_so(tmp_path):
+def test_a_hand_made_sixteen_bit_colour_png_is_read_with_all_sixteen_bits(tmp_path):
     import struct
     import zlib
 
@@ -567,7 +574,5 @@ def test_sixteen_bit_colour_is_read_with_eight_bits_and_says_so(tmp_path):
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
     (tmp_path / "deep.png").write_bytes(png)
     picture = load_image(tmp_path / "deep.png")
-    assert picture.color.shape == (height, width, 3) and picture.bit_depth == 8
-    assert picture.warnings == ("deep.png: 16-bit colour is read with 8 bits per channel (Pillow has no 16-bit RGB "
-                                "mode), so its outputs are 8-bit",)
-    assert load_image(tmp_path / "deep.png", gray=True).warnings  # still said with --gray
+    assert picture.bit_depth == 16 and picture.mode == "RGB;16" and picture.warnings == ()
+    np.testing.assert_array_equal(picture.color, data.astype(np.float32) / np.float32(65535))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,8 @@ from convcli.cli.options import (
     Executor,
     ExecutorOption,
     Flip,
+    FormatOption,
+    FrameOption,
     Gray,
     KernelFiles,
     KernelSpecs,
@@ -58,8 +61,8 @@ def apply(
     kernel: KernelSpecs,
     output: Annotated[Path, typer.Option(
         "-o", "--output", metavar="PATH", show_default=False, rich_help_panel=OUTPUT,
-        help="The output file (one input, one kernel) or folder; the format follows the extension: "
-             ".png .jpg .jpeg .webp .bmp .tif .tiff .npy .npz.")],
+        help="The output file (one input, one kernel), - for standard output, or a folder; the format "
+             "follows the extension: .png .jpg .jpeg .webp .bmp .gif .tif .tiff .npy .npz.")],
     kernels: KernelFiles = None,
     flip: Flip = False,
     boundary: Boundary = DEFAULT_BOUNDARY,
@@ -69,8 +72,10 @@ def apply(
     dilation: Dilation = 1,
     method: MethodOption = Method.auto,
     gray: Gray = False,
+    frame: FrameOption = None,
     mapping: Map = MapPolicy.auto,
     name: Name = DEFAULT_NAME,
+    output_format: FormatOption = None,
     colormap: ColormapOption = None,
     overlay: Overlay = False,
     stack: Stack = False,
@@ -104,6 +109,11 @@ def apply(
     mirrors the input tree; other files are passed over and counted. Outputs are written to a
     temporary name and renamed, so an interrupted run leaves no partial file.
 
+    Every frame of an animated GIF, APNG or WebP and every page of a TIFF is filtered and written back
+    with its durations (--frame picks some). 16-bit inputs, gray or colour, give 16-bit PNG and TIFF.
+    `-` as INPUT reads standard input, `-o -` writes standard output:
+    `cat a.png | convcli apply - -k edge -o - --format png > b.png`.
+
     Exit codes: 0 everything written, 1 some inputs failed (the rest are written), 2 bad usage,
     130 interrupted (Ctrl-C).
     """
@@ -122,7 +132,11 @@ def apply(
                         method=method.value)
     options = ApplyOptions(settings, gray=gray, map=mapping.value, verify=verify, name=name,
                            colormap=colormap and colormap.value, overlay=overlay, quality=quality, stack=stack,
-                           combine=combine and combine.value, max_pixels=max_pixels)
+                           combine=combine and combine.value, max_pixels=max_pixels, format=output_format,
+                           frames=frame)
+    if str(output) == "-" and sys.stdout.isatty() and not dry_run:
+        raise ParameterError("`output` - writes the image to standard output, which is a terminal; redirect it "
+                             "(> out.png) or pipe it")
     batch = BatchOptions(workers=default_workers() if workers is None else workers, executor=executor.value,
                          scheduler=scheduler, skip_existing=skip_existing, montage=montage)
     chosen = resolve_kernels(kernel, load_library(kernels or []), unique=not depthwise)

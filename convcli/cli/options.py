@@ -3,7 +3,7 @@
 Defaults live in :mod:`convcli.choices` and are used, not repeated, in the commands' signatures.
 Short flags mean one thing everywhere: ``-k`` kernel, ``-o`` output, ``-b`` boundary, ``-p`` padding,
 ``-s`` stride, ``-d`` dilation, ``-m`` map, ``-r`` recursive, ``-j`` workers, ``-n`` dry run,
-``-q`` quiet, ``-c`` channels.
+``-q`` quiet, ``-c`` channels, ``-f`` format.
 """
 
 from __future__ import annotations
@@ -63,8 +63,16 @@ Map = Annotated[MapPolicy, typer.Option(
          "(.npy, .npz, .tif). auto: the kernel's preference, else abs for zero-sum kernels, else clip.")]
 Name = Annotated[str, typer.Option(
     "--name", metavar="TEMPLATE", rich_help_panel=OUTPUT,
-    help="Output file names inside the -o folder, from {stem} (input name), {kernel} and {ext} "
-         "(the input's extension, or npy for --map raw).")]
+    help="Output file names inside the -o folder, from {stem} (input name), {kernel}, {ext} (the "
+         "output's: --format, else the input's extension, or npy for --map raw), {suffix} (the input's "
+         "extension) and {parent} (its folder's name).")]
+FormatOption = Annotated[str | None, typer.Option(
+    "--format", "-f", metavar="EXT", rich_help_panel=OUTPUT, show_default=False,
+    help="The output format by extension (png, tif, gif, ...): for -o - (standard output; default: the "
+         "input's format) and for the names made in an -o folder.")]
+FrameOption = Annotated[str | None, typer.Option(
+    "--frame", metavar="FRAMES", show_default=False,
+    help="Frames or pages to filter, from 0: 2, 1-3, 0,4,8-, all (default: every frame).")]
 Verify = Annotated[bool, typer.Option(
     "--verify", help="Recompute every result with scipy.signal and report the largest difference; "
                      "an error above tolerance.")]

@@ -48,12 +48,16 @@ def timing_table(result: RunResult) -> Table:
         table.add_column(name, justify="right", no_wrap=True)
     for key in extra:
         table.add_column(key, no_wrap=True)
+    framed = any(m.frames > 1 for m in result.maps)
+    if framed:
+        table.add_column("frames", justify="right", no_wrap=True)
     for m in result.maps:
         height, width, channels = m.input_size
         row = [m.source.name, m.kernel, f"{width}x{height}x{channels}",
                f"{m.load_ms:.1f}", f"{m.convolve_ms:.1f}", f"{m.map_ms:.1f}", f"{m.save_ms:.1f}",
                f"{m.megapixels_per_second:.1f}", _clipped(m)]
         row += [getattr(m, key) for key in extra]
+        row += [str(m.frames)] if framed else []
         table.add_row(*row)
     return table
 
@@ -93,9 +97,11 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
     _render_failures(result, console)
     if result.montage:
         console.print(Text(f"montage: {result.montage}"), soft_wrap=True)
-    folders = sorted({str(m.output.parent) for m in result.maps})
+    folders = sorted({"standard output" if str(m.output) == "-" else str(m.output.parent) for m in result.maps})
     where = f" to {folders[0]}" if len(folders) == 1 else ""
-    summary = f"{len(result.maps)} written{where}, {len(result.failures)} failed"
+    frames = sum(m.frames for m in result.maps)
+    count = f" ({frames} frames)" if frames > len(result.maps) else ""
+    summary = f"{len(result.maps)} written{count}{where}, {len(result.failures)} failed"
     if result.existing:
         summary += f", {len(result.existing)} skipped (they exist)"
     if result.not_images:

@@ -1,16 +1,24 @@
-"""Files written whole or not at all: a temporary name in the same folder, renamed into place."""
+"""Files written whole or not at all: a temporary name in the same folder, renamed into place.
+
+The output ``-`` is standard output: the file is made in memory and written there in one piece.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from convcli.errors import OutputError
+
+#: The output that is standard output.
+STDOUT = Path("-")
 
 
 @functools.cache
@@ -25,13 +33,24 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write ``path`` through a temporary file in the same folder, renamed into place when complete.
 
     An interrupted run leaves no half-written output: the temporary file is removed on any error.
+    ``path`` :data:`STDOUT` writes to standard output once the whole file is made.
     """
+    if path == STDOUT:
+        buffer = io.BytesIO()
+        write(buffer)
+        try:
+            sys.stdout.buffer.write(buffer.getbuffer())
+            sys.stdout.buffer.flush()
+        except OSError as error:  # a closed pipe
+            raise OutputError(f"standard output: cannot write ({error.strerror or error})") from None
+        return
     try:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as error:
         raise OutputError(f"{path}: cannot write ({error.strerror})") from None
     try:
-        with os.fdopen(fd, "w+b") as handle:  # read too: multi-page TIFF writers seek back
+        os.close(fd)
+        with open(temporary, "w+b") as handle:  # by name (tifffile reads it); read too: TIFF writers seek back
             write(handle)
         os.chmod(temporary, 0o666 & ~_default_umask())
         os.replace(temporary, path)

@@ -2,17 +2,18 @@
 
 Each image keeps its path relative to the argument it came from, so that the output folder can
 mirror the input tree: ``photos/2024/a.jpg`` found under the argument ``photos`` is written to
-``OUT/2024/a_edge.jpg``.
+``OUT/2024/a_edge.jpg``. The argument ``-`` is an image read from standard input, named ``stdin``.
 """
 
 from __future__ import annotations
 
 import glob
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from convcli.errors import ParameterError
-from convcli.imageio.reading import readable_extensions
+from convcli.imageio.reading import STDIN, readable_extensions
 
 _GLOB_CHARS = set("*?[")
 
@@ -23,6 +24,7 @@ class InputImage:
 
     path: Path
     relative: Path  # mirrored under the output folder
+    data: bytes | None = field(default=None, repr=False, compare=False)  # standard input's image
 
 
 @dataclass
@@ -56,20 +58,37 @@ def _from_folder(folder: Path, recursive: bool, extensions: set[str], found: Inp
             found.skipped.append(path)
 
 
+def read_stdin(stream=None) -> bytes:
+    """The image piped to standard input; a :class:`ParameterError` when nothing is piped."""
+    stream = stream or sys.stdin
+    if stream is None or stream.isatty():
+        raise ParameterError("INPUT - reads an image from standard input, but it is a terminal; pipe an image in "
+                             "(cat photo.png | convcli apply - ...)")
+    data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+    if not data:
+        raise ParameterError("INPUT - reads an image from standard input, but nothing came")
+    return data
+
+
 def expand_inputs(arguments: list[str | Path], *, recursive: bool = False) -> Inputs:
     """Expand files, folders and globs, in order.
 
     A file named outright is kept whatever its extension (Pillow recognises images by content) and
     mirrors as its name alone. In folders (and, with ``recursive``, their sub-folders, hidden ones
     left out) and in globs (``**`` recurses), files with an image extension are taken and the others
-    counted in :attr:`Inputs.skipped`. An image found twice is kept once.
+    counted in :attr:`Inputs.skipped`. An image found twice is kept once; ``-`` (standard input) may
+    be given once.
     """
     extensions = readable_extensions()
     found = Inputs([])
+    if sum(str(argument) == STDIN for argument in arguments) > 1:
+        raise ParameterError("INPUT - (standard input) may be given once")
     for argument in arguments:
         text = str(argument)
         path = Path(text)
-        if path.is_dir():
+        if text == STDIN:
+            found.images.append(InputImage(path, Path("stdin"), read_stdin()))
+        elif path.is_dir():
             _from_folder(path, recursive, extensions, found)
         elif path.exists():
             found.images.append(InputImage(path, Path(path.name)))
@@ -87,7 +106,7 @@ def expand_inputs(arguments: list[str | Path], *, recursive: bool = False) -> In
     seen: set[Path] = set()
     unique = []
     for image in found.images:
-        key = image.path.resolve()
+        key = image.path if image.data is not None else image.path.resolve()
         if key not in seen:
             seen.add(key)
             unique.append(image)

@@ -1,12 +1,18 @@
-"""Reading images into float arrays: a :class:`Picture` with colour in [0, 1] and alpha apart.
+"""Reading images into float arrays: :class:`Frames` of :class:`Picture` with colour in [0, 1] and alpha apart.
 
 Inside convcli a picture is float32 in [0, 1]: 8-bit 255 and 16-bit 65535 both map to 1.0. Colour
 images are ``H x W x 3`` RGB, grayscale ones ``H x W``; alpha, when there is one, travels separately
 so that the filter can treat it properly (see :mod:`convcli.engine.alpha`).
+
+Pillow opens every file and reads what it holds fully; what it cannot hold goes to a codec made for
+it: 16-bit colour PNG to :mod:`~convcli.imageio.png16`, 16-bit and float colour TIFF to
+:mod:`~convcli.imageio.tiff`. Every frame of an animation and every page of a TIFF is read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,25 +22,37 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from convcli.choices import DEFAULT_MAX_PIXELS
 from convcli.errors import InputError
+from convcli.imageio import png16, tiff
+from convcli.imageio.frames import FrameSelection, Timing, pick_frames
 from convcli.pixels.colormaps import to_gray
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
-
 _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
+
+#: Formats whose frames play as an animation, with durations (the others' frames are pages).
+ANIMATED_FORMATS = {"GIF", "PNG", "WEBP", "FLI"}
+
+#: Formats whose further images are not frames of one picture (a stereo pair or previews, layers).
+_FIRST_IMAGE_ONLY = {"MPO", "PSD"}
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+#: The name of standard input, as an INPUT and in messages.
+STDIN = "-"
 
 
 @dataclass(frozen=True, eq=False)
 class Picture:
-    """An image as convcli computes with it."""
+    """An image (one frame of a file) as convcli computes with it."""
 
     color: np.ndarray  # float32, H x W (gray) or H x W x 3 (RGB), in [0, 1]
     alpha: np.ndarray | None  # float32 H x W in [0, 1], or None when the image is opaque
     bit_depth: int  # 8, 16, or 32 for float images
-    mode: str  # the Pillow mode it was read from
+    mode: str  # the Pillow mode it was read from (``RGB;16``, ``RGB;F``: what Pillow has no mode for)
     icc_profile: bytes | None = None  # kept only while it still describes ``color``
     dpi: tuple[float, float] | None = None
-    warnings: tuple[str, ...] = ()  # what reading lost (16-bit colour read as 8 bits)
+    warnings: tuple[str, ...] = ()  # what reading lost
 
     @property
     def height(self) -> int:
@@ -49,62 +67,184 @@ class Picture:
         return 1 if self.color.ndim == 2 else self.color.shape[2]
 
 
+@dataclass(frozen=True, eq=False)
+class Frames:
+    """The frames read from one file (all of them, or those ``--frame`` picks), in order."""
+
+    pictures: tuple[Picture, ...]
+    indices: tuple[int, ...]  # each picture's frame number in the file
+    total: int  # frames in the file
+    format: str  # the file's format as Pillow names it: PNG, GIF, TIFF ...
+    timing: Timing | None = None  # how an animation plays; None for stills and pages
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def first(self) -> Picture:
+        return self.pictures[0]
+
+
 def readable_extensions() -> set[str]:
     """Every file extension Pillow can open, lower-case with the dot."""
     Image.init()
     return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
 
 
+def display_name(path: Path) -> str:
+    """How messages name an input: its path, or "standard input"."""
+    return "standard input" if str(path) == STDIN else str(path)
 
 
-_PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is process-wide: one load changes it at a time
+_PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is process-wide: one open changes it at a time
 
 
-def _open(path: Path, max_pixels: int) -> Image.Image:
-    with _PILLOW_LIMIT:
-        return _open_unlocked(path, max_pixels)
+def _refuse_bomb(name: str, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InputError(f"{name}: refused: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
+                         f"`max_pixels` limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?)")
 
 
-def _open_unlocked(path: Path, max_pixels: int) -> Image.Image:
-    limit = Image.MAX_IMAGE_PIXELS
+@contextlib.contextmanager
+def _reading(name: str):
+    """Turn what reading a file may raise into an :class:`InputError` naming it."""
     try:
+        yield
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a folder, not an image") from None
+    except PermissionError:
+        raise InputError(f"{name}: permission denied") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{name}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise InputError(f"{name}: corrupt or truncated image ({error})") from None
+
+
+def _source(path: Path, data: bytes | None):
+    return io.BytesIO(data) if data is not None else path
+
+
+def _is_tiff(path: Path, data: bytes | None) -> bool:
+    if data is not None:
+        return data[:4] in _TIFF_MAGIC
+    with open(path, "rb") as handle:
+        return handle.read(4) in _TIFF_MAGIC
+
+
+def _open(path: Path, data: bytes | None) -> Image.Image | None:
+    """The file opened by Pillow (its header read), or None for a TIFF Pillow cannot hold."""
+    with _PILLOW_LIMIT:
+        limit = Image.MAX_IMAGE_PIXELS
         # Pillow's own check would refuse before ours with a limit of its choosing: ours decides.
         Image.MAX_IMAGE_PIXELS = None
-        with Image.open(path) as opened:  # reads the header only
-            width, height = opened.size
-            if width * height > max_pixels:
-                raise InputError(f"{path}: refused: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
-                                 f"`max_pixels` limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?)")
-            # Pillow has no 16-bit colour mode: such files decode to 8 bits per channel.
-            opened.info["convcli_deep_colour"] = opened.mode in ("RGB", "RGBA") and any(
-                ";16" in str(tile.args) for tile in opened.tile)
-            opened.load()
-            ImageOps.exif_transpose(opened, in_place=True)  # no copy when there is nothing to turn
-            return opened
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder, not an image") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise InputError(f"{path}: corrupt or truncated image ({error})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
+        try:
+            return Image.open(_source(path, data))
+        except UnidentifiedImageError:
+            if _is_tiff(path, data):
+                return None
+            raise
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
 
 
-def load_image(path: Path | str, *, gray: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Read ``path`` with Pillow, apply its EXIF orientation and return a :class:`Picture`.
+def _deep(opened: Image.Image) -> bool:
+    """Whether Pillow would read this file's colour with fewer bits than it holds."""
+    return opened.mode in ("RGB", "RGBA", "LA") and any(";16" in str(tile.args) for tile in opened.tile)
+
+
+def stream_format(data: bytes) -> str:
+    """The format of an image given as bytes, as Pillow names it ('' when Pillow does not know it)."""
+    try:
+        opened = _open(Path(STDIN), data)
+    except Exception:
+        return ""
+    if opened is None:
+        return "TIFF"
+    with opened:
+        return opened.format or ""
+
+
+def count_frames(path: Path | str, data: bytes | None = None) -> int:
+    """How many frames :func:`load_frames` reads from the file by default; 1 when it cannot tell."""
+    path = Path(path)
+    try:
+        opened = _open(path, data)
+        if opened is None:
+            return tiff.count_pages(_source(path, data))
+        with opened:
+            return 1 if opened.format in _FIRST_IMAGE_ONLY else getattr(opened, "n_frames", 1)
+    except Exception:
+        return 1
+
+
+def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = False,
+                max_pixels: int = DEFAULT_MAX_PIXELS, frames: FrameSelection | None = None) -> Frames:
+    """Read the frames of ``path`` (or of ``data``, its bytes, for standard input) that ``frames`` picks
+    (default: all), each with its EXIF orientation applied.
 
     Palette images become RGB (RGBA when they have a transparent colour), CMYK and other colour
-    spaces become RGB, ``1`` becomes gray; 16-bit (``I;16``, ``I``) and float (``F``) grayscale keep
-    their precision. With ``gray=True`` colour is reduced to luminance and alpha is kept. An image of
-    more than ``max_pixels`` is refused from its header, before anything is decoded.
+    spaces become RGB, ``1`` becomes gray; 16-bit and float images keep their precision, gray or
+    colour. With ``gray=True`` colour is reduced to luminance and alpha is kept. A frame of more than
+    ``max_pixels`` is refused from its header, before anything is decoded.
     """
     path = Path(path)
-    image = _open(path, max_pixels)
+    name = display_name(path)
+    with _reading(name):
+        opened = _open(path, data)
+        if opened is None:
+            return _tiff_frames(path, data, name, gray, max_pixels, frames)
+        with opened:
+            _refuse_bomb(name, *opened.size, max_pixels)
+            total = getattr(opened, "n_frames", 1)
+            warnings = ()
+            if opened.format in _FIRST_IMAGE_ONLY and total > 1 and frames is None:
+                warnings = (f"{name}: holds {total} images ({opened.format}); the first is filtered "
+                            "(`frame` picks others)",)
+                picked = (0,)
+            else:
+                picked = pick_frames(frames, total, name)
+            if _deep(opened) and opened.format == "TIFF":
+                opened.close()
+                return _tiff_frames(path, data, name, gray, max_pixels, frames)
+            if _deep(opened) and opened.format == "PNG" and total == 1:
+                return _deep_png(opened, path, data, name, gray)
+            if _deep(opened):
+                warnings += (f"{Path(name).name}: 16-bit colour frames are read with 8 bits per channel (Pillow "
+                             "has no 16-bit RGB mode), so its outputs are 8-bit",)
+            return _pillow_frames(opened, picked, total, gray, warnings)
+
+
+def load_image(path: Path | str, *, data: bytes | None = None, gray: bool = False,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """The first frame of ``path`` as a :class:`Picture` (see :func:`load_frames`); its warnings say
+    when the file holds more."""
+    read = load_frames(path, data=data, gray=gray, max_pixels=max_pixels, frames=FrameSelection.parse("0"))
+    more = (f"{display_name(Path(path))}: holds {read.total} frames; frame 0 is read",) if read.total > 1 else ()
+    first = read.first
+    return Picture(first.color, first.alpha, first.bit_depth, first.mode, first.icc_profile, first.dpi,
+                   warnings=read.warnings + more)
+
+
+def _pillow_frames(opened: Image.Image, picked: tuple[int, ...], total: int, gray: bool,
+                   warnings: tuple[str, ...]) -> Frames:
+    pictures, durations = [], []
+    for index in picked:
+        if total > 1:
+            opened.seek(index)
+        opened.load()
+        if total == 1:
+            image = ImageOps.exif_transpose(opened, in_place=True) or opened  # no copy when nothing turns
+        else:
+            image = ImageOps.exif_transpose(opened)
+        pictures.append(_from_pillow(image, gray))
+        durations.append(opened.info.get("duration"))
+    animated = opened.format in ANIMATED_FORMATS and total > 1
+    timing = Timing(tuple(None if d is None else int(d) for d in durations), opened.info.get("loop")) \
+        if animated else None
+    return Frames(tuple(pictures), picked, total, opened.format, timing, warnings)
+
+
+def _from_pillow(image: Image.Image, gray: bool) -> Picture:
     mode = image.mode
     icc = image.info.get("icc_profile")
     dpi = image.info.get("dpi")
@@ -137,7 +277,82 @@ def load_image(path: Path | str, *, gray: bool = False, max_pixels: int = DEFAUL
     if gray and color.ndim == 3:
         color = to_gray(color)
         icc = None
-    lost = (f"{path.name}: 16-bit colour is read with 8 bits per channel (Pillow has no 16-bit RGB mode), "
-            "so its outputs are 8-bit",) if image.info.get("convcli_deep_colour") else ()
     return Picture(color=color, alpha=alpha, bit_depth=depth, mode=mode, icc_profile=icc,
-                   dpi=tuple(float(v) for v in dpi) if dpi else None, warnings=lost)
+                   dpi=tuple(float(v) for v in dpi) if dpi else None)
+
+
+def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """``pixels`` (rows first) turned upright from EXIF ``orientation`` 1-8, as Pillow's ``exif_transpose``."""
+    turns = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    return turns[orientation](pixels) if orientation in turns else pixels
+
+
+def _from_array(pixels: np.ndarray, *, alpha: bool, premultiplied: bool = False, orientation: int = 1,
+                icc: bytes | None, dpi: tuple[float, float] | None, gray: bool, name: str) -> Picture:
+    """A :class:`Picture` of stored samples (channels last, alpha last), 8- or 16-bit or float."""
+    if pixels.dtype == np.uint8 or pixels.dtype == np.bool_:
+        depth, top = 8, 255.0 if pixels.dtype == np.uint8 else 1.0
+    elif pixels.dtype == np.uint16:
+        depth, top = 16, 65535.0
+    elif pixels.dtype.kind == "f":
+        depth, top = 32, 1.0
+    else:
+        raise InputError(f"{name}: samples of type {pixels.dtype} are not read; convcli reads 8- and 16-bit "
+                         "unsigned and float images")
+    values = orient(pixels, orientation).astype(np.float32)
+    if top != 1.0:
+        values /= top
+    channels = 1 if values.ndim == 2 else values.shape[2]
+    kind = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels} channels")
+    mode = f"{kind};{'F' if depth == 32 else depth}"
+    color, alpha_plane = values, None
+    if alpha:
+        color, alpha_plane = np.ascontiguousarray(values[..., :-1]), np.ascontiguousarray(values[..., -1])
+        if color.shape[2] == 1:
+            color = color[..., 0]
+        if premultiplied:
+            weight = alpha_plane if color.ndim == 2 else alpha_plane[..., None]
+            np.divide(color, weight, out=color, where=weight > 0)
+    elif values.ndim == 3 and values.shape[2] == 1:
+        color = values[..., 0]
+    if gray and color.ndim == 3:
+        color = to_gray(color)
+        icc = None
+    return Picture(color=np.ascontiguousarray(color), alpha=alpha_plane, bit_depth=depth, mode=mode,
+                   icc_profile=icc, dpi=dpi)
+
+
+def _deep_png(opened: Image.Image, path: Path, data: bytes | None, name: str, gray: bool) -> Frames:
+    pixels = png16.decode(data if data is not None else path.read_bytes(), name)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    has_alpha = channels in (2, 4)
+    transparent = opened.info.get("transparency")
+    if not has_alpha and isinstance(transparent, (tuple, int)):  # tRNS: one colour is transparent
+        key = np.asarray(transparent, dtype=pixels.dtype)
+        opaque = pixels != key if pixels.ndim == 2 else np.any(pixels != key, axis=-1)
+        plane = (opaque * np.iinfo(pixels.dtype).max).astype(pixels.dtype)
+        pixels = np.dstack([pixels, plane])
+        has_alpha = True
+    orientation = opened.getexif().get(0x0112, 1) if "exif" in opened.info else 1
+    dpi = opened.info.get("dpi")
+    picture = _from_array(pixels, alpha=has_alpha, orientation=orientation, icc=opened.info.get("icc_profile"),
+                          dpi=tuple(float(v) for v in dpi) if dpi else None, gray=gray, name=name)
+    return Frames((picture,), (0,), 1, "PNG")
+
+
+def _tiff_frames(path: Path, data: bytes | None, name: str, gray: bool, max_pixels: int,
+                 frames: FrameSelection | None) -> Frames:
+    total, pages = tiff.read_pages(_source(path, data), name, lambda count: pick_frames(frames, count, name),
+                                   max_pixels)
+    pictures = tuple(_from_array(page.pixels, alpha=page.alpha, premultiplied=page.premultiplied,
+                                 orientation=page.orientation, icc=page.icc_profile, dpi=page.dpi, gray=gray,
+                                 name=name) for page in pages)
+    return Frames(pictures, pick_frames(frames, total, name), total, "TIFF")

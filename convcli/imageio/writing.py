@@ -1,8 +1,16 @@
-"""Writing feature maps in the format of the output's extension: images, float TIFFs, ``.npy`` and ``.npz``."""
+"""Writing feature maps in the format of the output's extension (or of ``--format``): images, animations
+and page stacks, float TIFFs, ``.npy`` and ``.npz``.
+
+Pillow writes 8-bit images and animations (GIF, APNG, WebP); 16-bit PNG goes through
+:mod:`~convcli.imageio.png16` and every TIFF through :mod:`~convcli.imageio.tiff`. A file of several
+frames is written in one go, whole or not at all (:mod:`~convcli.imageio.atomic`).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -10,7 +18,9 @@ import numpy as np
 from PIL import Image
 
 from convcli.errors import OutputError, ParameterError
-from convcli.imageio.atomic import atomic_write
+from convcli.imageio import png16, tiff
+from convcli.imageio.atomic import STDOUT, atomic_write
+from convcli.imageio.frames import Timing
 
 #: Output extensions and what they are written as.
 WRITE_FORMATS = {
@@ -19,44 +29,61 @@ WRITE_FORMATS = {
     ".jpeg": "JPEG",
     ".webp": "WEBP",
     ".bmp": "BMP",
+    ".gif": "GIF",
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".npy": "NPY",
     ".npz": "NPZ",
 }
 
+#: The extension each format is written with, when the name is made for it.
+FORMAT_EXTENSIONS = {fmt: ext[1:] for ext, fmt in reversed(WRITE_FORMATS.items())}
 
-ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "NPY", "NPZ"}  # formats that keep an alpha channel
-
+ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "GIF", "NPY", "NPZ"}  # formats that keep an alpha channel (GIF: on or off)
 
 FLOAT_FORMATS = {"TIFF", "NPY", "NPZ"}  # formats that can hold raw float maps
 
-
 ARRAY_FORMATS = {"NPY", "NPZ"}
 
+DEEP_FORMATS = {"PNG", "TIFF"}  # formats convcli writes 16-bit images to, gray or colour
 
-DEEP_FORMATS = {"PNG", "TIFF"}  # formats convcli writes 16-bit (grayscale) images to
+#: Formats that hold several frames (animations: with their durations) or pages.
+FRAME_FORMATS = {"GIF", "PNG", "WEBP", "TIFF", "NPY", "NPZ"}
+
+TIMED_FORMATS = {"GIF", "PNG", "WEBP"}
+
+#: Formats that hold a whole stack of maps in one file.
+STACK_FORMATS = {"NPZ", "NPY", "TIFF"}
 
 
-def output_format(path: Path) -> str:
-    """The format written for ``path``'s extension, or a :class:`ParameterError` listing the choices."""
-    suffix = path.suffix.lower()
+def output_format(path: Path, fmt: str | None = None) -> str:
+    """The format written for ``path``'s extension, or ``fmt`` (an extension such as ``png``) when
+    given; a :class:`ParameterError` listing the choices otherwise."""
+    suffix = f".{fmt.lower().lstrip('.')}" if fmt else path.suffix.lower()
     if suffix not in WRITE_FORMATS:
-        raise ParameterError(
-            f"unsupported output extension '{path.suffix}' in {path}; use one of {', '.join(WRITE_FORMATS)}"
-        )
+        what = f"`format` {fmt}" if fmt else f"output extension '{path.suffix}' in {path}"
+        raise ParameterError(f"unsupported {what}; use one of {', '.join(WRITE_FORMATS)}")
     return WRITE_FORMATS[suffix]
 
 
-def check_format(path: Path, *, raw: bool = False, stack: bool = False) -> str:
+def check_format(path: Path, *, fmt: str | None = None, raw: bool = False, stack: bool = False) -> str:
     """The format ``path`` is written as, when it can hold what is asked: float maps (``raw``), several
     maps in one file (``stack``). Checked before any work, and again by the writers."""
-    fmt = output_format(path)
+    fmt = output_format(path, fmt)
     if stack and fmt not in STACK_FORMATS:
-        raise ParameterError(f"`stack` writes one file per input: use .npz, .npy or .tif, not {path.suffix}")
+        raise ParameterError(f"`stack` writes one file per input: use .npz, .npy or .tif, not .{_ext(fmt)}")
     if raw and fmt not in FLOAT_FORMATS:
-        raise ParameterError(f"`map` raw keeps floats: write .npy, .npz or .tif, not {path.suffix}")
+        raise ParameterError(f"`map` raw keeps floats: write .npy, .npz or .tif, not .{_ext(fmt)}")
     return fmt
+
+
+def _label(path: Path) -> str:
+    """How warnings name an output: its file name, or "standard output"."""
+    return "standard output" if path == STDOUT else path.name
+
+
+def _ext(fmt: str) -> str:
+    return FORMAT_EXTENSIONS[fmt]
 
 
 def _quantise(values: np.ndarray, depth: int) -> np.ndarray:
@@ -73,90 +100,147 @@ def _quantise(values: np.ndarray, depth: int) -> np.ndarray:
     return out
 
 
-# One function per file written: each format's branch is short, and splitting them would pass the
-# same eight arguments around.
+@dataclass(frozen=True)
+class Encoding:
+    """How a file's frames are written: what its format can hold of what the maps are."""
+
+    fmt: str
+    bit_depth: int = 8  # of the input: above 8, written with 16 bits where the format can hold them
+    raw: bool = False
+    name: str = "map"  # the array's key in .npz
+    icc_profile: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    quality: int = 95
+    timing: Timing | None = None
+
+
+Frame = tuple[np.ndarray, "np.ndarray | None"]  # (colour in [0, 1], alpha or None)
+
+
 def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = None, *, bit_depth: int = 8,
                raw: bool = False, name: str = "map", icc_profile: bytes | None = None,
-               dpi: tuple[float, float] | None = None, quality: int = 95) -> list[str]:
-    """Write a feature map to ``path`` in the format of its extension; return any warnings.
+               dpi: tuple[float, float] | None = None, quality: int = 95, fmt: str | None = None) -> list[str]:
+    """Write a feature map to ``path`` in the format of its extension (or ``fmt``); return any warnings.
 
-    ``color`` is ``H x W`` or ``H x W x 3`` in [0, 1] (any floats when ``raw``). Gray maps from 16-bit
-    or float inputs (``bit_depth`` above 8) are written as 16-bit PNG or TIFF; ``raw`` maps as float32
-    TIFF (one channel), ``.npy`` (``H x W`` for gray, ``H x W x C`` otherwise: the map alone) or ``.npz``
-    (the same array under the key ``name``, and the alpha, when there is one, under ``name_alpha``).
+    ``color`` is ``H x W`` or ``H x W x 3`` in [0, 1] (any floats when ``raw``). Maps of 16-bit or
+    float inputs (``bit_depth`` above 8) are written as 16-bit PNG or TIFF, gray or colour, with their
+    alpha; ``raw`` maps as float32 TIFF (every channel, and the alpha), ``.npy`` (``H x W`` for gray,
+    ``H x W x C`` otherwise: the map alone) or ``.npz`` (the same array under the key ``name``, and the
+    alpha, when there is one, under ``name_alpha``).
     """
+    return save_frames(path, [(color, alpha)], bit_depth=bit_depth, raw=raw, name=name, icc_profile=icc_profile,
+                       dpi=dpi, quality=quality, fmt=fmt)
+
+
+def save_frames(path: Path | str, frames: Sequence[Frame], *, timing: Timing | None = None, fmt: str | None = None,
+                **encoding) -> list[str]:
+    """Write several frames of one map to ``path`` as one file: an animation (GIF, APNG, WebP, with
+    ``timing``), a multi-page TIFF, or arrays with a leading frame axis (``.npy``, ``.npz``); the
+    keywords are :func:`save_image`'s. One frame is a still. Returns any warnings."""
     path = Path(path)
-    fmt = check_format(path, raw=raw)
+    out = Encoding(check_format(path, fmt=fmt, raw=encoding.get("raw", False)), timing=timing, **encoding)
+    if len(frames) > 1 and out.fmt not in FRAME_FORMATS:
+        raise OutputError(f"{path}: {out.fmt} holds one frame, not {len(frames)}; write .tif, .gif, .png or .webp")
     warnings: list[str] = []
-    if alpha is not None and fmt not in ALPHA_FORMATS:
-        warnings.append(f"{path.name}: {fmt} has no alpha channel; transparency was dropped")
-        alpha = None
-
-    if fmt in ARRAY_FORMATS:
-        array = np.asarray(color, dtype=np.float32)
-        if fmt == "NPY":
-            if alpha is not None:
-                warnings.append(f"{path.name}: .npy holds the map alone; .npz keeps the alpha too")
-            atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
-        else:
-            arrays = {name: array} if alpha is None else {name: array, f"{name}_alpha": np.asarray(alpha, np.float32)}
-            atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+    if any(alpha is not None for _, alpha in frames) and out.fmt not in ALPHA_FORMATS:
+        warnings.append(f"{_label(path)}: {out.fmt} has no alpha channel; transparency was dropped")
+        frames = [(color, None) for color, _ in frames]
+    if out.fmt in ARRAY_FORMATS:
+        _write_arrays(path, frames, out, warnings)
         return warnings
-
-    if color.ndim == 3 and color.shape[2] != 3:
-        raise OutputError(f"{path}: a map with {color.shape[2]} channels can be written as .npy or .npz, not "
-                          f"{path.suffix}")
-    params: dict = {}
-    if raw:
-        if color.ndim != 2 or alpha is not None:
-            raise OutputError(f"{path}: a float TIFF holds one channel; use `gray` or write .npy or .npz")
-        image = Image.fromarray(np.asarray(color, dtype=np.float32))
-    elif color.ndim == 2 and bit_depth > 8 and fmt in DEEP_FORMATS and alpha is None:
-        image = Image.fromarray(_quantise(color, 16))
-    else:
-        if color.ndim == 2 and bit_depth > 8:
-            reason = "with alpha" if alpha is not None else f"as {fmt}"
-            warnings.append(f"{path.name}: 16-bit gray cannot be written {reason}; wrote 8 bits")
-        elif color.ndim == 3 and bit_depth > 8:  # e.g. a 16-bit gray image mixed into colour by --pointwise
-            warnings.append(f"{path.name}: Pillow writes colour with 8 bits per channel")
-        planes = color if alpha is None else np.dstack([color, alpha])
-        image = Image.fromarray(_quantise(planes, 8))
-        if fmt in {"JPEG", "WEBP"}:
-            params["quality"] = quality
-        if icc_profile:
-            params["icc_profile"] = icc_profile
-    if dpi and fmt in {"PNG", "TIFF", "JPEG"}:
-        params["dpi"] = dpi
-    if fmt == "TIFF":
-        params["compression"] = "tiff_deflate"
-
-    def write(handle: BinaryIO) -> None:
-        try:
-            image.save(handle, format=fmt, **params)
-        except (OSError, ValueError) as error:
-            raise OutputError(f"{path}: cannot write {fmt} ({error})") from None
-
-    atomic_write(path, write)
+    for color, _ in frames:
+        if color.ndim == 3 and color.shape[2] != 3:
+            raise OutputError(f"{path}: a map with {color.shape[2]} channels can be written as .npy or .npz, not "
+                              f"{path.suffix or '.' + _ext(out.fmt)}")
+    if out.fmt == "TIFF":
+        pages = [_samples(color, alpha, out) for color, alpha in frames]
+        atomic_write(path, lambda handle: tiff.write_pages(handle, pages, icc_profile=out.icc_profile, dpi=out.dpi,
+                                                          path=path))
+        return warnings
+    deep = out.bit_depth > 8 and out.fmt == "PNG" and len(frames) == 1
+    if out.bit_depth > 8 and not deep:
+        why = "an animated PNG" if out.fmt == "PNG" else out.fmt
+        warnings.append(f"{_label(path)}: {why} holds 8 bits per channel; the 16-bit maps were written with 8")
+    if deep:
+        data = png16.encode(_samples(*frames[0], out), icc_profile=out.icc_profile, dpi=out.dpi)
+        atomic_write(path, lambda handle: handle.write(data))
+        return warnings
+    _write_pillow(path, [_samples(color, alpha, out, depth=8) for color, alpha in frames], out, warnings)
     return warnings
 
 
-#: Formats that hold a whole stack of maps in one file.
-STACK_FORMATS = {"NPZ", "NPY", "TIFF"}
+def _samples(color: np.ndarray, alpha: np.ndarray | None, out: Encoding, depth: int | None = None) -> np.ndarray:
+    """The stored samples of one frame: colour and alpha channels last, float32 (raw), uint16 or uint8."""
+    planes = color if alpha is None else np.dstack([color, alpha])
+    if out.raw:
+        return np.asarray(planes, dtype=np.float32)
+    depth = depth or (16 if out.bit_depth > 8 and out.fmt in DEEP_FORMATS else 8)
+    return _quantise(planes, depth)
+
+
+def _write_arrays(path: Path, frames: Sequence[Frame], out: Encoding, warnings: list[str]) -> None:
+    colours = [np.asarray(color, dtype=np.float32) for color, _ in frames]
+    array = colours[0] if len(colours) == 1 else np.stack(colours)
+    alphas = [alpha for _, alpha in frames if alpha is not None]
+    if out.fmt == "NPY":
+        if alphas:
+            warnings.append(f"{_label(path)}: .npy holds the map alone; .npz keeps the alpha too")
+        atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
+        return
+    arrays = {out.name: array}
+    if alphas:
+        alpha = np.asarray(alphas[0], np.float32) if len(alphas) == 1 else np.stack(alphas).astype(np.float32)
+        arrays[f"{out.name}_alpha"] = alpha
+    atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+
+
+def _write_pillow(path: Path, frames: list[np.ndarray], out: Encoding, warnings: list[str]) -> None:
+    images = [Image.fromarray(frame) for frame in frames]
+    params: dict = {}
+    if out.fmt in {"JPEG", "WEBP"}:
+        params["quality"] = out.quality
+    if out.icc_profile and out.fmt != "GIF":
+        params["icc_profile"] = out.icc_profile
+    if out.dpi and out.fmt in {"PNG", "JPEG"}:
+        params["dpi"] = out.dpi
+    if out.fmt == "GIF" and any(frame.ndim == 3 and frame.shape[2] in (2, 4) and
+                                np.any((frame[..., -1] > 0) & (frame[..., -1] < 255)) for frame in frames):
+        warnings.append(f"{_label(path)}: GIF transparency is on or off; partly transparent pixels were made opaque "
+                        "or clear")
+    if len(images) > 1:
+        params.update(save_all=True, append_images=images[1:])
+        if out.timing is not None:
+            params["duration"] = [d or 0 for d in out.timing.durations]
+            if out.timing.loop is not None:
+                params["loop"] = out.timing.loop
+        repeats = [i for i in range(1, len(frames)) if np.array_equal(frames[i], frames[i - 1])]
+        if repeats:
+            warnings.append(f"{_label(path)}: frame{'s' if len(repeats) > 1 else ''} {', '.join(map(str, repeats))} "
+                            f"repeat{'' if len(repeats) > 1 else 's'} the one before after filtering; {out.fmt} "
+                            "stores a repeat as a longer frame")
+
+    def write(handle: BinaryIO) -> None:
+        try:
+            images[0].save(handle, format=out.fmt, **params)
+        except (OSError, ValueError) as error:
+            raise OutputError(f"{path}: cannot write {out.fmt} ({error})") from None
+
+    atomic_write(path, write)
 
 
 def save_stack(path: Path | str, layers: list[tuple[str, np.ndarray, np.ndarray | None]], *, bit_depth: int = 8,
-               raw: bool = False) -> list[str]:
+               raw: bool = False, fmt: str | None = None) -> list[str]:
     """Write several maps of the same input to one file; return any warnings.
 
     ``layers`` are ``(name, values, alpha)``. ``.npz`` holds one array per name (and ``name_alpha``
     for its alpha); ``.npy`` one array ``N x H x W[x C]`` of the maps in layer order; ``.tif`` one page
-    per layer, 8- or 16-bit (float32 with ``raw``), whose
-    names are listed, as JSON, in the first page's ImageDescription tag.
+    per layer, 8- or 16-bit (float32 with ``raw``), with its alpha, whose names are listed, as JSON,
+    in the first page's ImageDescription tag.
     """
     path = Path(path)
-    fmt = check_format(path, raw=raw, stack=True)
+    out = Encoding(check_format(path, fmt=fmt, raw=raw, stack=True), bit_depth=bit_depth, raw=raw)
     arrays = {name: np.asarray(color, dtype=np.float32) for name, color, _ in layers}
-    if fmt == "NPZ":
+    if out.fmt == "NPZ":
         alphas = {f"{name}_alpha": np.asarray(alpha, np.float32) for name, _, alpha in layers if alpha is not None}
         atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays, **alphas))
         return []
@@ -164,26 +248,12 @@ def save_stack(path: Path | str, layers: list[tuple[str, np.ndarray, np.ndarray 
     if len(shapes) > 1:
         raise OutputError(f"{path}: the maps have different shapes ({', '.join(map(str, sorted(shapes)))}); "
                           "write the stack as .npz")
-    if fmt == "NPY":
+    if out.fmt == "NPY":
         stack = np.stack(list(arrays.values()))
         atomic_write(path, lambda handle: np.save(handle, stack, allow_pickle=False))
         return []
-    warnings: list[str] = []
-    pages = []
-    for _, color, alpha in layers:
-        if raw:
-            if color.ndim != 2 or alpha is not None:
-                raise OutputError(f"{path}: a float TIFF page holds one channel; use `gray` or write .npz")
-            pages.append(Image.fromarray(np.asarray(color, dtype=np.float32)))
-        elif color.ndim == 2 and bit_depth > 8 and alpha is None:
-            pages.append(Image.fromarray(_quantise(color, 16)))
-        else:
-            pages.append(Image.fromarray(_quantise(color if alpha is None else np.dstack([color, alpha]), 8)))
+    pages = [_samples(color, alpha, out) for _, color, alpha in layers]
     description = json.dumps({"convcli": "stack", "kernels": [name for name, _, _ in layers]})
+    atomic_write(path, lambda handle: tiff.write_pages(handle, pages, description=description, path=path))
+    return []
 
-    def write(handle: BinaryIO) -> None:
-        pages[0].save(handle, format="TIFF", save_all=True, append_images=pages[1:], description=description,
-                      compression="tiff_deflate")
-
-    atomic_write(path, write)
-    return warnings

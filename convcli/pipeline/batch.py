@@ -14,6 +14,7 @@ from pathlib import Path
 
 from convcli.choices import EXECUTORS
 from convcli.errors import ParameterError
+from convcli.imageio.atomic import STDOUT
 from convcli.pipeline.executors import Job, make_executor
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
@@ -57,8 +58,10 @@ Progress = Callable[[BatchProgress], None]
 
 def skip_existing(targets: list[Target]) -> tuple[list[Target], list[Target]]:
     """Split ``targets`` into those still to write and those whose output already exists."""
-    todo = [t for t in targets if not t.output.exists()]
-    return todo, [t for t in targets if t.output.exists()]
+    def written(target: Target) -> bool:
+        return target.output != STDOUT and target.output.exists()
+
+    return [t for t in targets if not written(t)], [t for t in targets if written(t)]
 
 
 def remove_partial_files(targets: list[Target]) -> int:
@@ -80,6 +83,9 @@ def run(targets: list[Target], options: ApplyOptions, batch: BatchOptions = Batc
     finished part with :attr:`RunResult.interrupted` set.
     """
     started = time.perf_counter()
+    if batch.executor == "dask" and any(t.output == STDOUT or t.data is not None for t in targets):
+        raise ParameterError("`executor` dask runs on other machines: it cannot read standard input or write "
+                             "standard output; name files")
     todo, existing = skip_existing(targets) if batch.skip_existing else (targets, [])
     global_range = find_global_range(targets, options) if any("global" in t.maps for t in targets) else None
     jobs = [Job(i, source, tuple(group), options, global_range, batch.montage is not None)

@@ -9,10 +9,12 @@ from pathlib import Path
 from convcli.choices import COLORMAPS, COMBINES, DEFAULT_MAX_PIXELS, DEFAULT_NAME, DEFAULT_QUALITY
 from convcli.engine.settings import Settings
 from convcli.errors import ParameterError
+from convcli.imageio.frames import FrameSelection
+from convcli.imageio.writing import output_format
 from convcli.pixels.mapping import check_map
 
 #: The fields a ``name`` template may use.
-NAME_FIELDS = ("stem", "kernel", "ext")
+NAME_FIELDS = ("stem", "kernel", "ext", "suffix", "parent")
 
 
 def _whole(name: str, value: object, low: int, high: int | None = None) -> int:
@@ -40,6 +42,8 @@ class ApplyOptions:
     stack: bool = False
     combine: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    format: str | None = None  # the output format by extension (``png``), for ``-`` and the names made
+    frames: str | None = None  # which frames of each input (``0``, ``2-5``, ``all``); None for every frame
 
     def __post_init__(self) -> None:
         if not isinstance(self.settings, Settings):
@@ -56,8 +60,17 @@ class ApplyOptions:
             raise ParameterError("`overlay` needs each map the size of its input: `stride` 1 and `padding` same")
         if self.map == "raw" and (self.colormap or self.overlay):
             raise ParameterError("`map` raw keeps floats; `colormap` and `overlay` need pixels (another `map`)")
+        if self.format is not None:
+            object.__setattr__(self, "format", self.format.lower().lstrip("."))
+            output_format(Path("-"), self.format)
+        FrameSelection.parse(self.frames)
         if self.combine and self.stack:
             raise ParameterError("`stack` keeps every map and `combine` reduces them to one: choose one")
+
+    @property
+    def frame_selection(self) -> FrameSelection | None:
+        """The frames to read of each input (None: all of them)."""
+        return FrameSelection.parse(self.frames)
 
     @property
     def pixels_drawn(self) -> bool:
@@ -73,7 +86,7 @@ def _check_name(template: str) -> None:
     unknown = [name for name in fields if name not in NAME_FIELDS]
     if unknown or not fields:
         raise ParameterError(
-            f"`name` template {template!r} may use only {{stem}}, {{kernel}} and {{ext}}"
+            f"`name` template {template!r} may use only {', '.join(f'{{{n}}}' for n in NAME_FIELDS)}"
             + (f"; got {{{unknown[0]}}}" if unknown else "")
         )
     if any(part in ("..", "") for part in Path(template).parts[:-1]) or Path(template).is_absolute():

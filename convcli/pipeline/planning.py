@@ -1,18 +1,23 @@
-"""Planning a run before any work: which file each input and kernel is written to.
+"""Planning a run before any work: which file each input and kernel is written to, in what format.
 
-Every refusal that depends only on the options (a format that cannot hold the maps, two outputs with
-one name, an output that is an input) happens here, before anything is read or computed.
+Every refusal that depends only on the options and the inputs' headers (a format that cannot hold
+the maps or the frames, two outputs with one name, an output that is an input) happens here, before
+anything is decoded or computed.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import string
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from convcli.errors import ParameterError
+from convcli.errors import InputError, ParameterError
+from convcli.imageio.atomic import STDOUT
+from convcli.imageio.frames import pick_frames
 from convcli.imageio.inputs import InputImage
-from convcli.imageio.writing import WRITE_FORMATS, check_format
+from convcli.imageio.reading import STDIN, count_frames, display_name, stream_format
+from convcli.imageio.writing import FORMAT_EXTENSIONS, FRAME_FORMATS, WRITE_FORMATS, check_format, output_format
 from convcli.kernels.composite import Bank
 from convcli.kernels.entry import Entry
 from convcli.pipeline.options import ApplyOptions
@@ -30,19 +35,28 @@ class Target:
     entries: tuple[Entry, ...]
     output: Path
     maps: tuple[str, ...]  # the map policy of each entry, ``auto`` resolved
+    format: str = ""  # as writing names it (PNG, TIFF ...); empty: the output's extension decides
+    data: bytes | None = field(default=None, repr=False, compare=False)  # the bytes of standard input
 
     @property
     def name(self) -> str:
         return "+".join(entry.name for entry in self.entries)
 
 
-def _default_ext(source: Path, policy: str, stack: bool) -> str:
+def _input_ext(image: InputImage) -> str:
+    """The input's own format as an output extension (``png``), or '' when convcli cannot write it."""
+    if image.data is not None:
+        return FORMAT_EXTENSIONS.get(stream_format(image.data), "")
+    suffix = image.path.suffix.lower()
+    return suffix[1:] if suffix in WRITE_FORMATS else ""
+
+
+def _default_ext(image: InputImage, policy: str, stack: bool) -> str:
     if stack:
         return "npz"
     if policy == "raw":
         return "npy"
-    suffix = source.suffix.lower()
-    return suffix[1:] if suffix in WRITE_FORMATS else "png"
+    return _input_ext(image) or "png"
 
 
 def _count(number: int, noun: str) -> str:
@@ -50,62 +64,144 @@ def _count(number: int, noun: str) -> str:
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    if STDOUT in (a, b) or str(b) == STDIN:
+        return False
     try:
         return os.path.samefile(a, b)
     except OSError:
         return a.resolve() == b.resolve()
 
 
+def name_fields(image: InputImage) -> dict[str, str]:
+    """The ``name`` template's fields that come from the input: ``stem``, ``suffix``, ``parent``."""
+    if image.data is not None:
+        return {"stem": image.relative.stem, "suffix": _input_ext(image), "parent": ""}
+    return {"stem": image.relative.stem, "suffix": image.path.suffix.lower().lstrip("."),
+            "parent": image.path.resolve().parent.name}
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What names are made from: the inputs, the groups of entries (one per output of an input)."""
+
+    images: list[InputImage]
+    groups: list[tuple[Entry, ...]]
+    output: Path
+    options: ApplyOptions
+
+    def path(self, image: InputImage, group: tuple[Entry, ...], policy: str, template: str) -> Path:
+        kernel = STACK_NAME if self.options.stack else group[0].name
+        ext = self.options.format or _default_ext(image, policy, self.options.stack)
+        return self.output / image.relative.parent / template.format(kernel=kernel, ext=ext, **name_fields(image))
+
+    def collisions(self, template: str) -> bool:
+        names = [self.path(image, group, resolve_map(self.options.map, group[0]), template).resolve()
+                 for image in self.images for group in self.groups]
+        return len(set(names)) < len(names)
+
+
 def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | str,
          options: ApplyOptions) -> list[Target]:
-    """Decide every output file: ``output`` is one file for a single output, else a folder.
+    """Decide every output file: ``output`` is one file for a single output, ``-`` for standard output,
+    else a folder.
 
     ``output`` names a file when it has an extension and is not an existing folder; several outputs
     go into the folder ``output``, named by ``options.name``, in sub-folders mirroring where each input
     was found (:class:`~convcli.imageio.inputs.InputImage`). With ``options.combine`` the kernels become one
     bank reduced to one map; with ``options.stack`` each input's maps share one file. No output may
-    be one of the inputs, and no two outputs may share a name.
+    be one of the inputs, no two outputs may share a name, and no frame of an input may be left out.
     """
     images = [item if isinstance(item, InputImage) else InputImage(Path(item), Path(Path(item).name))
               for item in inputs]
-    sources = [image.path for image in images]
     output = Path(output)
     if options.combine:
         entries = [Bank(options.combine, tuple(entries), combine=options.combine,
                         description=f"{options.combine} of {', '.join(e.name for e in entries)}")]
     groups = [tuple(entries)] if options.stack else [(entry,) for entry in entries]
-    count = len(sources) * len(groups)
-    single_file = bool(output.suffix) and not output.is_dir()
+    count = len(images) * len(groups)
+    to_stdout = output == STDOUT
+    single_file = to_stdout or (bool(output.suffix) and not output.is_dir())
     if single_file and count > 1:
+        where = "standard output" if to_stdout else "one file"
         raise ParameterError(
-            f"`output` {output} names one file, but this run writes {count} outputs "
-            f"({_count(len(sources), 'input')} x {_count(len(groups), 'kernel')}); give a folder"
+            f"`output` {output} names {where}, but this run writes {count} outputs "
+            f"({_count(len(images), 'input')} x {_count(len(groups), 'kernel')}); give a folder"
         )
+    run = _Run(images, groups, output, options)
     targets = []
     for image in images:
-        source = image.path
         for group in groups:
             policies = tuple(resolve_map(options.map, entry) for entry in group)
-            if single_file:
+            raw = "raw" in policies
+            if to_stdout:
+                fmt = options.format or _input_ext(image) or ("npy" if raw else "")
+                if not fmt:
+                    raise ParameterError(f"`output` - needs `format`: {display_name(image.path)} is in a format "
+                                         "convcli does not write")
                 path = output
+            elif single_file:
+                if options.format and output_format(output, options.format) != output_format(output):
+                    raise ParameterError(f"`format` {options.format} and `output` {output} disagree; give one")
+                fmt, path = None, output
             else:
-                kernel = STACK_NAME if options.stack else group[0].name
-                path = output / image.relative.parent / options.name.format(
-                    stem=source.stem, kernel=kernel, ext=_default_ext(source, policies[0], options.stack))
-            check_format(path, raw="raw" in policies, stack=options.stack)
-            targets.append(Target(source, group, path, policies))
+                fmt, path = None, run.path(image, group, policies[0], options.name)
+            written = check_format(path, fmt=fmt, raw=raw, stack=options.stack)
+            _check_frames(image, written, options)
+            targets.append(Target(image.path, group, path, policies, written, image.data))
+    _check_names(targets, run, [image.path for image in images])
+    return targets
 
+
+def _check_frames(image: InputImage, fmt: str, options: ApplyOptions) -> None:
+    """Refuse an output that could not hold every frame picked from a multi-frame input."""
+    if fmt in FRAME_FORMATS and not options.stack:
+        return
+    total = count_frames(image.path, image.data)
+    if total == 1:
+        return
+    try:
+        frames = len(pick_frames(options.frame_selection, total, display_name(image.path)))
+    except InputError:  # a frame past the end: reading that input says so, and the others go on
+        return
+    if frames == 1:
+        return
+    name = display_name(image.path)
+    if options.stack:
+        raise ParameterError(f"`stack` puts every kernel's map of an input in one file, and {name} has {frames} "
+                             "frames: leave out `stack` or pick one frame with `frame`")
+    raise ParameterError(f"{name} has {frames} frames and {fmt} holds one: write .tif, .gif, .png or .webp "
+                         "(every frame), or pick one with `frame`")
+
+
+def _check_names(targets: list[Target], run: _Run, sources: list[Path]) -> None:
     seen: dict[Path, Target] = {}
     for target in targets:
-        key = target.output.resolve()
+        key = target.output if target.output == STDOUT else target.output.resolve()
         if key in seen:
             other = seen[key]
-            raise ParameterError(
-                f"{other.source} [{other.name}] and {target.source} [{target.name}] would both "
-                f"write {target.output}; use `name` to tell them apart"
-            )
+            suggestion = next((t for t in _templates(run.options.name) if not run.collisions(t)), None)
+            advice = (f"`name` \"{suggestion}\" tells them apart" if suggestion else
+                      "use `name` with {suffix} or {parent} to tell them apart")
+            raise ParameterError(f"{display_name(other.source)} [{other.name}] and {display_name(target.source)} "
+                                 f"[{target.name}] would both write {target.output}; {advice}")
         seen[key] = target
         for source in sources:
             if _same_file(target.output, source):
                 raise ParameterError(f"output {target.output} is one of the inputs; refusing to overwrite it")
-    return targets
+
+
+def _templates(template: str) -> list[str]:
+    """``name`` templates like ``template`` that say more of the input: its extension, its folder."""
+    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    base = template
+    if "stem" not in fields:
+        folder, _, file = base.rpartition("/")
+        base = f"{folder}/{{stem}}_{file}" if folder else f"{{stem}}_{file}"
+    if "kernel" not in fields:
+        base = base.replace("{stem}", "{stem}_{kernel}", 1)
+    candidates = [base]
+    for extra, needs in (("{stem}_{suffix}", {"suffix"}), ("{parent}_{stem}", {"parent"}),
+                         ("{parent}_{stem}_{suffix}", {"suffix", "parent"})):
+        if not needs & fields:
+            candidates.append(base.replace("{stem}", extra, 1))
+    return [candidate for candidate in dict.fromkeys(candidates) if candidate != template]

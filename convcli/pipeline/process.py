@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from convcli.errors import ConvcliError
-from convcli.imageio.atomic import make_folder
-from convcli.imageio.reading import Picture, load_image
-from convcli.imageio.writing import save_image, save_stack
+from convcli.imageio.atomic import STDOUT, make_folder
+from convcli.imageio.reading import Frames, load_frames
+from convcli.imageio.writing import save_frames, save_image, save_stack
 from convcli.kernels.composite import apply_side_by_side
 from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
@@ -34,10 +34,11 @@ class SourceResult:
     tiles: list = field(default_factory=list)  # (label, PIL image) for a montage
 
 
-def _load(source: Path, options: ApplyOptions) -> tuple[Picture, float]:
+def _load(source: Path, data: bytes | None, options: ApplyOptions) -> tuple[Frames, float]:
     started = time.perf_counter()
-    picture = load_image(source, gray=options.gray, max_pixels=options.max_pixels)
-    return picture, (time.perf_counter() - started) * 1e3
+    frames = load_frames(source, data=data, gray=options.gray, max_pixels=options.max_pixels,
+                         frames=options.frame_selection)
+    return frames, (time.perf_counter() - started) * 1e3
 
 
 def by_source(targets: list[Target]) -> dict[Path, list[Target]]:
@@ -54,19 +55,20 @@ def find_global_range(targets: list[Target], options: ApplyOptions) -> tuple[flo
     low, high = np.inf, -np.inf
     for source, group in by_source(targets).items():
         try:
-            picture, _ = _load(source, options)
+            frames, _ = _load(source, group[0].data, options)
         except ConvcliError:
             continue
         for target in group:
             for entry, policy in zip(target.entries, target.maps):
                 if policy != "global":
                     continue
-                try:
-                    color = entry.apply(picture.color, picture.alpha, Convolver(options.settings)).color
-                except ConvcliError:
-                    continue
-                lo, hi = value_range(color)
-                low, high = min(low, lo), max(high, hi)
+                for picture in frames.pictures:
+                    try:
+                        color = entry.apply(picture.color, picture.alpha, Convolver(options.settings)).color
+                    except ConvcliError:
+                        continue
+                    lo, hi = value_range(color)
+                    low, high = min(low, lo), max(high, hi)
     return (float(low), float(high)) if low <= high else (0.0, 0.0)
 
 
@@ -88,17 +90,17 @@ def process_source(source: Path, targets: list[Target], options: ApplyOptions,
     """Load ``source`` once and write each of its ``targets``; never raises a :class:`ConvcliError`."""
     outcome = SourceResult()
     try:
-        picture, load_ms = _load(source, options)
+        frames, load_ms = _load(source, targets[0].data if targets else None, options)
     except ConvcliError as error:
         outcome.failures.append(Failure(source, error.message))
         return outcome
     if tiles:
         from convcli.pixels.montage import thumbnail
 
-        outcome.tiles.append((source.name, thumbnail(picture.color, picture.alpha)))
+        outcome.tiles.append((source.name, thumbnail(frames.first.color, frames.first.alpha)))
     for target in targets:
         try:
-            result, layers = _write_target(picture, target, options, load_ms, global_range)
+            result, layers = _write_target(frames, target, options, load_ms, global_range)
         except ConvcliError as error:
             outcome.failures.append(Failure(source, error.message, target.name))
             continue
@@ -112,55 +114,84 @@ def process_source(source: Path, targets: list[Target], options: ApplyOptions,
 
 @dataclass
 class _Rendered:
-    """One target's maps as pixels: ``(name, values, alpha)`` per entry, and the clip counts of all."""
+    """One target's maps as pixels: per frame, ``(name, values, alpha)`` per entry; the clip counts of all."""
 
-    layers: list[tuple[str, np.ndarray, np.ndarray | None]]
+    frames: list[list[tuple[str, np.ndarray, np.ndarray | None]]]
     low: int = 0
     high: int = 0
     count: int = 0
 
+    @property
+    def layers(self) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+        """The first frame's maps."""
+        return self.frames[0]
 
-def _render(picture: Picture, target: Target, results, options: ApplyOptions,
+
+def _shared_ranges(target: Target, results: list) -> list[tuple[float, float] | None]:
+    """For each entry mapped ``minmax``, the range over all the frames (an animation is one map, so
+    its brightness does not flicker from frame to frame); None for the other entries and for stills."""
+    ranges: list[tuple[float, float] | None] = [None] * len(target.entries)
+    if len(results) < 2:
+        return ranges
+    for index, policy in enumerate(target.maps):
+        if policy == "minmax":
+            spans = [value_range(frame[index].color) for frame in results]
+            ranges[index] = (min(lo for lo, _ in spans), max(hi for _, hi in spans))
+    return ranges
+
+
+def _render(frames: Frames, target: Target, results: list, options: ApplyOptions,
             global_range: tuple[float, float] | None) -> _Rendered:
     rendered = _Rendered([])
-    base = picture.color if options.overlay else None
-    for entry, policy, filtered in zip(target.entries, target.maps, results):
-        mapped = render(filtered.color, policy, global_range=global_range, colormap=options.colormap, base=base)
-        rendered.layers.append((entry.name, mapped.values, filtered.alpha))
-        rendered.low += mapped.clipped_low
-        rendered.high += mapped.clipped_high
-        rendered.count += mapped.values.size
+    shared = _shared_ranges(target, results)
+    for picture, filtered_frame in zip(frames.pictures, results):
+        base = picture.color if options.overlay else None
+        layers = []
+        for entry, policy, span, filtered in zip(target.entries, target.maps, shared, filtered_frame):
+            mapped = render(filtered.color, "global" if span else policy, global_range=span or global_range,
+                            colormap=options.colormap, base=base)
+            layers.append((entry.name, mapped.values, filtered.alpha))
+            rendered.low += mapped.clipped_low
+            rendered.high += mapped.clipped_high
+            rendered.count += mapped.values.size
+        rendered.frames.append(layers)
     return rendered
 
 
-def _save(picture: Picture, target: Target, rendered: _Rendered, options: ApplyOptions) -> list[str]:
+def _save(frames: Frames, target: Target, rendered: _Rendered, options: ApplyOptions) -> list[str]:
     make_folder(target.output.parent)
+    picture = frames.first
     raw = "raw" in target.maps
     depth = 8 if options.pixels_drawn else picture.bit_depth
+    fmt = target.format or None
     if options.stack:
-        return save_stack(target.output, rendered.layers, bit_depth=depth, raw=raw)
-    name, values, alpha = rendered.layers[0]
+        return save_stack(target.output, rendered.layers, bit_depth=depth, raw=raw, fmt=fmt)
+    name, values, _ = rendered.layers[0]
     dpi = None
     if picture.dpi:
         # Keep the physical size: a stride shrinks the pixel grid, so the density shrinks with it.
         dpi = (picture.dpi[0] * values.shape[1] / picture.width, picture.dpi[1] * values.shape[0] / picture.height)
     icc = None if options.pixels_drawn else picture.icc_profile
-    return save_image(target.output, values, alpha, bit_depth=depth, raw=raw, name=name, icc_profile=icc, dpi=dpi,
-                      quality=options.quality)
+    layers = [(frame[0][1], frame[0][2]) for frame in rendered.frames]  # each frame's (values, alpha)
+    return save_frames(target.output, layers, timing=frames.timing, fmt=fmt, bit_depth=depth, raw=raw, name=name,
+                       icc_profile=icc, dpi=dpi, quality=options.quality)
 
 
-def _write_target(picture: Picture, target: Target, options: ApplyOptions, load_ms: float,
+def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms: float,
                   global_range: tuple[float, float] | None) -> tuple[MapResult, list]:
     convolver = Convolver(options.settings, verify=options.verify)
     t0 = time.perf_counter()
-    results = apply_side_by_side(target.entries, picture.color, picture.alpha, convolver)
+    results = [apply_side_by_side(target.entries, picture.color, picture.alpha, convolver)
+               for picture in frames.pictures]
     t1 = time.perf_counter()
-    rendered = _render(picture, target, results, options, global_range)
+    rendered = _render(frames, target, results, options, global_range)
     t2 = time.perf_counter()
-    warnings = _save(picture, target, rendered, options)
+    warnings = _save(frames, target, rendered, options)
     t3 = time.perf_counter()
-    warning = clip_warning(target.output.name, rendered.low, rendered.high, rendered.count)
+    label = "standard output" if target.output == STDOUT else target.output.name
+    warning = clip_warning(label, rendered.low, rendered.high, rendered.count)
     settings = options.settings
+    picture = frames.first
     paths = list(dict.fromkeys(choice.path for choice in convolver.choices))
     reasons = list(dict.fromkeys(choice.reason for choice in convolver.choices))
     result = MapResult(
@@ -173,7 +204,7 @@ def _write_target(picture: Picture, target: Target, options: ApplyOptions, load_
         load_ms=load_ms, convolve_ms=(t1 - t0) * 1e3 - convolver.verify_ms, map_ms=(t2 - t1) * 1e3,
         save_ms=(t3 - t2) * 1e3, values=rendered.count, clipped_low=rendered.low, clipped_high=rendered.high,
         max_diff=convolver.max_diff, verify_ms=convolver.verify_ms if options.verify else None,
-        note="; ".join(filter(None, (r.note for r in results))),
-        warnings=[*picture.warnings, *warnings, *([warning] if warning else [])],
+        note="; ".join(filter(None, (r.note for r in results[0]))), frames=len(frames.pictures),
+        warnings=[*frames.warnings, *warnings, *([warning] if warning else [])],
     )
     return result, rendered.layers

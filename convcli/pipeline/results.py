@@ -45,12 +45,13 @@ class MapResult:
     verify_ms: float | None = None
     method_reason: str = ""  # why the engine chose that path (the cost model, or a forced method)
     note: str = ""
+    frames: int = 1  # frames or pages filtered and written
     warnings: list[str] = field(default_factory=list)  # parameter names marked, like messages
 
     @property
     def megapixels_per_second(self) -> float:
-        """Input megapixels filtered per second of convolution."""
-        pixels = self.input_size[0] * self.input_size[1]
+        """Input megapixels filtered per second of convolution (over every frame)."""
+        pixels = self.input_size[0] * self.input_size[1] * self.frames
         return pixels / 1e6 / max(self.convolve_ms / 1e3, 1e-9)
 
     @property

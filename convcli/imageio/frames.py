@@ -1,0 +1,71 @@
+"""Frames and pages: which frames of a file are filtered (``--frame``), and how an animation plays.
+
+Frames are numbered from 0, as ImageMagick numbers them (``anim.gif[0]``). A selection is a
+comma-separated list of numbers and inclusive ranges: ``0``, ``2-5``, ``0,3,7-``, ``-2`` (the first
+three), ``all``. A file's frames are resolved against it when it is read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from convcli.errors import InputError, ParameterError
+
+_PART = re.compile(r"^(\d*)-(\d*)$|^(\d+)$")
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """Parsed ``--frame``: ranges ``(first, last)``, ``last`` None for "to the end"."""
+
+    text: str
+    ranges: tuple[tuple[int, int | None], ...]
+
+    @classmethod
+    def parse(cls, text: str | None) -> FrameSelection | None:
+        """The selection written ``text`` (None or ``all`` for every frame)."""
+        if text is None or text.strip().lower() == "all":
+            return None
+        ranges = []
+        for part in text.replace(" ", "").split(","):
+            match = _PART.match(part)
+            if not match or part == "-":
+                raise ParameterError(f"`frame` takes numbers and ranges from 0 such as 0, 2-5, 0,3,7- or all; "
+                                     f"got {text!r}")
+            if match.group(3) is not None:
+                ranges.append((int(match.group(3)), int(match.group(3))))
+                continue
+            first = int(match.group(1) or 0)
+            last = int(match.group(2)) if match.group(2) else None
+            if last is not None and last < first:
+                raise ParameterError(f"`frame` range {part} runs backwards; write {last}-{first}")
+            ranges.append((first, last))
+        return cls(text, tuple(ranges))
+
+    def pick(self, total: int, name: str) -> tuple[int, ...]:
+        """The frame numbers of a file of ``total`` frames, in order, each once; an :class:`InputError`
+        when a number is past the last frame."""
+        picked: dict[int, None] = {}
+        for first, last in self.ranges:
+            end = total - 1 if last is None else last
+            if first >= total or end >= total:
+                frames = f"{total} frame{'s' if total != 1 else ''}"
+                raise InputError(f"{name}: has {frames} (0-{total - 1}); `frame` {self.text} asks for "
+                                 f"{max(first, end)}")
+            picked.update(dict.fromkeys(range(first, end + 1)))
+        return tuple(picked)
+
+
+def pick_frames(selection: FrameSelection | None, total: int, name: str) -> tuple[int, ...]:
+    """The frames of a file of ``total`` frames that ``selection`` (None: all) picks."""
+    return tuple(range(total)) if selection is None else selection.pick(total, name)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How an animation plays: each written frame's duration in milliseconds (None where the file gave
+    none) and the loop count (0 for ever, None when the file did not say)."""
+
+    durations: tuple[int | None, ...]
+    loop: int | None = None

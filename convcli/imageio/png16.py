@@ -1,0 +1,46 @@
+"""16-bit PNG through imagecodecs (libpng), which holds what Pillow cannot: 16 bits per colour channel.
+
+The encoder writes pixels only; the ICC profile (``iCCP``) and the resolution (``pHYs``) are added
+here as chunks after the header, where the PNG specification puts them.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+from convcli.errors import InputError
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_HEADER_END = len(_SIGNATURE) + 8 + 13 + 4  # the signature, then IHDR: length, type, 13 bytes, CRC
+
+
+def decode(data: bytes, name: str) -> np.ndarray:
+    """The pixels of a PNG as stored: ``H x W`` or ``H x W x C`` (C = 2, 3, 4), uint16 for 16-bit files."""
+    import imagecodecs
+
+    try:
+        return imagecodecs.png_decode(data)
+    except (imagecodecs.PngError, ValueError, RuntimeError) as error:
+        raise InputError(f"{name}: corrupt or truncated image ({error})") from None
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def encode(pixels: np.ndarray, *, icc_profile: bytes | None = None, dpi: tuple[float, float] | None = None) -> bytes:
+    """A PNG of ``pixels`` (uint16 ``H x W``, ``H x W x 2``, ``x 3`` or ``x 4``), with the profile and the
+    resolution when given."""
+    import imagecodecs
+
+    data = imagecodecs.png_encode(np.ascontiguousarray(pixels))
+    extra = b""
+    if icc_profile:
+        extra += _chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
+    if dpi:
+        per_metre = [round(value / 0.0254) for value in dpi]
+        extra += _chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1))
+    return data[:_HEADER_END] + extra + data[_HEADER_END:]
