@@ -1,0 +1,443 @@
+"""The files people bring, end to end through ``convcli apply``: 16-bit colour, float colour, animations
+and page stacks, pipes, same-named inputs, metadata.
+
+Every input is written by a real codec (Pillow, tifffile, imagecodecs' libpng), and every output is
+read back by one other than the writer where there is one; expected maps come from scipy.signal.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageCms, ImageOps
+from scipy.signal import correlate2d
+from typer.testing import CliRunner
+
+from convcli.cli import app
+from convcli.imageio.reading import load_frames, orient
+
+pytestmark = pytest.mark.usefixtures("workdir")  # an empty folder of its own (conftest.py)
+
+runner = CliRunner()
+H, W = 12, 17
+#: Every tap different and no symmetry, so that a flipped or shifted kernel cannot pass; sums to 1.
+KERNEL = np.array([[1, 2, 0], [3, 4, 1], [0, 2, 3]], dtype=np.float64) / 16
+SPEC = "0.0625,0.125,0; 0.1875,0.25,0.0625; 0,0.125,0.1875"  # KERNEL, written out
+
+
+def run(*args, input: bytes | None = None):
+    return runner.invoke(app, [str(arg) for arg in args], input=input)
+
+
+def assert_ok(result) -> None:
+    assert result.exit_code == 0, result.output
+    assert result.exception is None, result.output
+
+
+def assert_error(result, code: int, message: str) -> None:
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.stderr.strip().endswith(message), result.stderr
+
+
+def pixels(shape, top: int = 255, seed: int = 0, dtype=np.uint8) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, top + 1, shape, dtype=dtype)
+
+
+def expected(values: np.ndarray, top: int) -> np.ndarray:
+    """The contract's map of ``values`` (integer samples) by :data:`KERNEL`: symmetric boundary, clip,
+    rounded to the samples' depth."""
+    planes = values[..., None] if values.ndim == 2 else values
+    out = np.dstack([correlate2d(planes[..., c] / top, KERNEL, mode="same", boundary="symm")
+                     for c in range(planes.shape[2])])
+    out = np.rint(np.clip(out, 0, 1) * top).astype(values.dtype)
+    return out[..., 0] if values.ndim == 2 else out
+
+
+def close(actual: np.ndarray, wanted: np.ndarray) -> None:
+    """Equal but for float32 rounding at a half (one step of the samples' depth)."""
+    assert actual.shape == wanted.shape and actual.dtype == wanted.dtype
+    assert np.max(np.abs(actual.astype(np.int64) - wanted)) <= 1
+
+
+def png16(path: str, array: np.ndarray) -> Path:
+    Path(path).write_bytes(imagecodecs.png_encode(array))
+    return Path(path)
+
+
+def read_png16(path: str | Path) -> np.ndarray:
+    return imagecodecs.png_decode(Path(path).read_bytes())
+
+
+# ------------------------------------------------------------------------------------- 16-bit colour
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("ext", ["png", "tif"])
+def test_identity_on_16bit_colour_gives_back_the_same_16bit_pixels(ext, channels):
+    source = pixels((H, W, channels), 65535, dtype=np.uint16)
+    if ext == "png":
+        png16("deep.png", source)
+    else:
+        tifffile.imwrite("deep.tif", source, photometric="rgb", extrasamples=["unassalpha"] * (channels == 4))
+    assert_ok(run("apply", f"deep.{ext}", "-k", "identity", "-o", f"out.{ext}"))
+    back = read_png16("out.png") if ext == "png" else tifffile.imread("out.tif")
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, source)
+
+
+@pytest.mark.parametrize("compression", ["lzw", "zlib", None])
+def test_a_filtered_16bit_rgb_tiff_keeps_16_bits(compression):
+    source = pixels((H, W, 3), 65535, dtype=np.uint16)
+    tifffile.imwrite("deep.tif", source, photometric="rgb", compression=compression)
+    assert_ok(run("apply", "deep.tif", "-k", SPEC, "-o", "out.tif"))
+    close(tifffile.imread("out.tif"), expected(source, 65535))
+    assert_ok(run("apply", "deep.tif", "-k", SPEC, "-o", "out.png"))
+    close(read_png16("out.png"), expected(source, 65535))
+
+
+def test_16bit_colour_to_jpeg_says_it_wrote_8_bits():
+    png16("deep.png", pixels((H, W, 3), 65535, dtype=np.uint16))
+    result = run("apply", "deep.png", "-k", "identity", "-o", "out.jpg")
+    assert_ok(result)
+    assert "warning: out.jpg: JPEG holds 8 bits per channel; the 16-bit maps were written with 8" in result.stderr
+
+
+def test_16bit_gray_with_alpha_png_keeps_both_planes():
+    source = pixels((H, W, 2), 65535, dtype=np.uint16)
+    png16("la.png", source)
+    assert_ok(run("apply", "la.png", "-k", "identity", "-o", "out.png"))
+    np.testing.assert_array_equal(read_png16("out.png"), source)
+
+
+# ----------------------------------------------------------------------------------------- float out
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_map_raw_to_tif_writes_float32_with_every_channel(alpha):
+    source = pixels((H, W, 4 if alpha else 3))
+    Image.fromarray(source).save("a.png")
+    assert_ok(run("apply", "a.png", "-k", SPEC, "--map", "raw", "-o", "out.tif"))
+    with tifffile.TiffFile("out.tif") as tif:
+        page = tif.pages[0]
+        stored = page.asarray()
+        assert stored.dtype == np.float32 and page.photometric.name == "RGB"
+        assert page.extrasamples == ((2,) if alpha else ())
+    colour = source[..., :3] / 255.0
+    if alpha:  # alpha-weighted: the colour of transparent pixels does not bleed (convcli.engine.alpha)
+        weight = source[..., 3] / 255.0
+        filtered_alpha = correlate2d(weight, KERNEL, mode="same", boundary="symm")
+        np.testing.assert_allclose(stored[..., 3], filtered_alpha, atol=2e-6)
+        stored = stored[..., :3]
+        premultiplied = np.dstack([correlate2d(colour[..., c] * weight, KERNEL, mode="same", boundary="symm")
+                                   for c in range(3)])
+        wanted = np.divide(premultiplied, filtered_alpha[..., None], out=np.zeros_like(premultiplied),
+                           where=filtered_alpha[..., None] > 0)
+    else:
+        wanted = np.dstack([correlate2d(colour[..., c], KERNEL, mode="same", boundary="symm") for c in range(3)])
+    np.testing.assert_allclose(stored, wanted, atol=2e-6)
+
+
+def test_a_float_colour_tiff_is_read_as_it_is():
+    source = np.random.default_rng(3).normal(size=(H, W, 3)).astype(np.float32)
+    tifffile.imwrite("f.tif", source, photometric="rgb")
+    assert_ok(run("apply", "f.tif", "-k", SPEC, "--map", "raw", "-o", "out.npy"))
+    wanted = np.dstack([correlate2d(source[..., c].astype(np.float64), KERNEL, mode="same", boundary="symm")
+                        for c in range(3)])
+    np.testing.assert_allclose(np.load("out.npy"), wanted, atol=1e-5)
+
+
+def test_map_raw_to_an_image_format_is_refused_before_any_work():
+    Image.fromarray(pixels((H, W, 3))).save("a.png")
+    result = run("apply", "a.png", "-k", "edge", "--map", "raw", "-o", "out.webp")
+    assert_error(result, 2, "Error: --map raw keeps floats: write .npy, .npz or .tif, not .webp")
+    assert not Path("out.webp").exists()
+
+
+# ------------------------------------------------------------------------------------ frames and pages
+
+DURATIONS = [70, 120, 250, 40]
+
+
+def gif_frames() -> list[np.ndarray]:
+    """Four gray frames of 32 levels each (a GIF palette holds them exactly), all different."""
+    return [(pixels((H, W), 31, seed=i) * 8).astype(np.uint8) for i in range(4)]
+
+
+def frames_of(path: str | Path) -> tuple[list[np.ndarray], list, object]:
+    """Every frame of an animation as Pillow composes it, the durations and the loop count."""
+    with Image.open(path) as image:
+        frames, durations = [], []
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            image.load()
+            frames.append(np.asarray(image.convert("RGB")))
+            durations.append(image.info.get("duration"))
+        return frames, durations, image.info.get("loop")
+
+
+def test_every_frame_of_an_animated_gif_is_filtered_with_its_duration():
+    frames = gif_frames()
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save("anim.gif", save_all=True, append_images=images[1:], duration=DURATIONS, loop=3)
+    result = run("apply", "anim.gif", "-k", "identity", "-k", SPEC, "-o", "out", "--report-json", "r.json")
+    assert_ok(result)
+    written, durations, loop = frames_of("out/anim_identity.gif")
+    assert (len(written), durations, loop) == (4, DURATIONS, 3)
+    for frame, source in zip(written, frames):
+        np.testing.assert_array_equal(frame[..., 0], source)
+    filtered, durations, _ = frames_of("out/anim_inline1.gif")
+    assert len(filtered) == 4 and durations == DURATIONS
+    for frame, source in zip(filtered, frames):  # the GIF's palette holds at most 256 of the grays made
+        assert np.mean(np.abs(frame[..., 0].astype(int) - expected(source, 255))) < 1.5
+    report = json.loads(Path("r.json").read_text())
+    assert [m["frames"] for m in report["outputs"]] == [4, 4]
+    assert "2 written (8 frames) to out, 0 failed" in result.stderr
+
+
+def test_every_frame_of_an_apng_is_filtered_exactly_with_its_duration():
+    frames = [pixels((H, W, 3), seed=i) for i in range(4)]
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save("anim.png", save_all=True, append_images=images[1:], duration=DURATIONS, loop=0)
+    assert_ok(run("apply", "anim.png", "-k", SPEC, "-o", "out.png"))
+    written, durations, loop = frames_of("out.png")
+    assert (len(written), durations, loop) == (4, DURATIONS, 0)
+    for frame, source in zip(written, frames):
+        close(frame, expected(source, 255))
+
+
+def test_every_frame_of_an_animated_webp_keeps_its_duration():
+    images = [Image.fromarray(pixels((H, W, 3), seed=i)) for i in range(4)]
+    images[0].save("anim.webp", save_all=True, append_images=images[1:], duration=DURATIONS, loop=0, lossless=True)
+    assert_ok(run("apply", "anim.webp", "-k", SPEC, "-o", "out.webp"))
+    written, durations, loop = frames_of("out.webp")
+    assert (len(written), durations, loop) == (4, DURATIONS, 0)
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_every_page_of_a_tiff_is_filtered_in_order(depth):
+    top, dtype = (255, np.uint8) if depth == 8 else (65535, np.uint16)
+    pages = [pixels((H, W, 3), top, seed=i, dtype=dtype) for i in range(3)]
+    with tifffile.TiffWriter("pages.tif") as tiff:
+        for page in pages:
+            tiff.write(page, photometric="rgb")
+    result = run("apply", "pages.tif", "-k", SPEC, "-o", "out.tif")
+    assert_ok(result)
+    with tifffile.TiffFile("out.tif") as tif:
+        assert len(tif.pages) == 3
+        for page, source in zip(tif.pages, pages):
+            close(page.asarray(), expected(source, top))
+    with Image.open("out.tif") as image:  # Pillow sees the same three pages
+        assert image.n_frames == 3
+
+
+def test_frames_pick_some_frames():
+    frames = [pixels((H, W, 3), seed=i) for i in range(4)]
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save("anim.png", save_all=True, append_images=images[1:], duration=DURATIONS)
+    assert_ok(run("apply", "anim.png", "-k", "identity", "--frame", "1,3", "-o", "two.png"))
+    written, durations, _ = frames_of("two.png")
+    assert durations == [DURATIONS[1], DURATIONS[3]]
+    np.testing.assert_array_equal(np.stack(written), np.stack([frames[1], frames[3]]))
+    assert_ok(run("apply", "anim.png", "-k", "identity", "--frame", "2", "-o", "one.png"))
+    np.testing.assert_array_equal(np.asarray(Image.open("one.png")), frames[2])
+    assert_ok(run("apply", "anim.png", "-k", "identity", "--frame", "2", "-o", "one.jpg"))  # one frame fits
+    result = run("apply", "anim.png", "-k", "identity", "--frame", "2-9", "-o", "bad.png")
+    assert result.exit_code == 1
+    assert "failed: anim.png: has 4 frames (0-3); --frame 2-9 asks for 9" in result.stderr
+    assert_error(run("apply", "anim.png", "-k", "identity", "--frame", "3-1", "-o", "x.png"), 2,
+                 "Error: --frame range 3-1 runs backwards; write 1-3")
+    assert_error(run("apply", "anim.png", "-k", "identity", "--frame", "first", "-o", "x.png"), 2,
+                 "Error: --frame takes numbers and ranges from 0 such as 0, 2-5, 0,3,7- or all; got 'first'")
+
+
+def test_a_format_of_one_frame_is_refused_before_any_work_naming_those_that_hold_more():
+    images = [Image.fromarray(pixels((H, W, 3), seed=i)) for i in range(4)]
+    images[0].save("anim.gif", save_all=True, append_images=images[1:], duration=DURATIONS)
+    Image.fromarray(pixels((H, W, 3))).save("still.png")
+    result = run("apply", "still.png", "anim.gif", "-k", "edge", "-o", "out", "--format", "jpg")
+    assert_error(result, 2, "Error: anim.gif has 4 frames and JPEG holds one: write .tif, .gif, .png or .webp "
+                            "(every frame), or pick one with --frame")
+    assert not Path("out").exists()
+    result = run("apply", "anim.gif", "-k", "edge", "-k", "blur", "--stack", "-o", "out")
+    assert_error(result, 2, "Error: --stack puts every kernel's map of an input in one file, and anim.gif has 4 "
+                            "frames: leave out --stack or pick one frame with --frame")
+
+
+def test_minmax_stretches_one_range_over_all_the_frames():
+    dim, bright = np.full((H, W, 3), 40, np.uint8), np.full((H, W, 3), 200, np.uint8)
+    dim[0, 0], bright[0, 0] = 0, 255
+    images = [Image.fromarray(frame) for frame in (dim, bright)]
+    images[0].save("anim.png", save_all=True, append_images=images[1:], duration=[100, 100])
+    assert_ok(run("apply", "anim.png", "-k", "identity", "--map", "minmax", "-o", "out.png"))
+    written, _, _ = frames_of("out.png")
+    np.testing.assert_array_equal(written[0], dim)  # the range 0..255 of both frames together
+    np.testing.assert_array_equal(written[1], bright)
+
+
+def test_frames_that_repeat_after_filtering_are_said_to_be_merged():
+    images = [Image.fromarray(pixels((H, W, 3), seed=i)) for i in range(3)]
+    images[0].save("anim.gif", save_all=True, append_images=images[1:], duration=[10, 20, 30])
+    result = run("apply", "anim.gif", "-k", "0", "--map", "clip", "-o", "out.gif")  # every frame becomes black
+    assert_ok(result)
+    assert ("warning: out.gif: frames 1, 2 repeat the one before after filtering; GIF stores a repeat as a longer "
+            "frame") in result.stderr
+    _, durations, _ = frames_of("out.gif")
+    assert durations == [60]
+
+
+# ---------------------------------------------------------------------------------------------- pipes
+
+
+def test_a_pipe_gives_the_same_bytes_as_the_files():
+    Image.fromarray(pixels((H, W, 3))).save("a.png")
+    assert_ok(run("apply", "a.png", "-k", "edge", "-o", "b.png"))
+    piped = run("apply", "-", "-k", "edge", "-o", "-", "--format", "png", input=Path("a.png").read_bytes())
+    assert_ok(piped)
+    assert piped.stdout_bytes == Path("b.png").read_bytes()
+    assert "1 written to standard output, 0 failed" in piped.stderr  # the report stays on stderr
+    same_format = run("apply", "-", "-k", "edge", "-o", "-", input=Path("a.png").read_bytes())
+    assert same_format.stdout_bytes == Path("b.png").read_bytes()
+
+
+def test_a_piped_animation_comes_out_with_every_frame():
+    images = [Image.fromarray(pixels((H, W, 3), seed=i)) for i in range(4)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=DURATIONS)
+    result = run("apply", "-", "-k", "blur", "-o", "-", input=buffer.getvalue())
+    assert_ok(result)
+    _, durations, _ = frames_of(io.BytesIO(result.stdout_bytes))
+    assert durations == DURATIONS
+
+
+def test_stdin_into_a_folder_is_named_stdin():
+    Image.fromarray(pixels((H, W, 3))).save("a.png")
+    assert_ok(run("apply", "-", "-k", "edge", "-o", "out", input=Path("a.png").read_bytes()))
+    assert os.listdir("out") == ["stdin_edge.png"]
+
+
+def test_stdout_takes_one_output():
+    Image.fromarray(pixels((H, W, 3))).save("a.png")
+    assert_error(run("apply", "a.png", "-k", "edge", "-k", "blur", "-o", "-"), 2,
+                 "Error: --output - names standard output, but this run writes 2 outputs (1 input x 2 kernels); "
+                 "give a folder")
+
+
+def test_stdin_must_be_piped():
+    result = run("apply", "-", "-k", "edge", "-o", "out.png", input=b"")
+    assert_error(result, 2, "Error: INPUT - reads an image from standard input, but nothing came")
+
+
+def _on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run convcli with its standard output on a pseudo-terminal; (exit code, what it printed)."""
+    leader, follower = pty.openpty()
+    done = subprocess.run([sys.executable, "-m", "convcli", *args], stdout=follower, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    os.close(follower)
+    os.close(leader)
+    return done.returncode, done.stderr.decode()
+
+
+def test_binary_output_to_a_terminal_is_refused():
+    Image.fromarray(pixels((H, W, 3))).save("a.png")
+    code, errors = _on_a_terminal(["apply", "a.png", "-k", "edge", "-o", "-"])
+    assert code == 2
+    assert errors.strip() == ("Error: --output - writes the image to standard output, which is a terminal; "
+                              "redirect it (> out.png) or pipe it")
+
+
+# ----------------------------------------------------------------------------------- same-named inputs
+
+
+def paste(result) -> list[str]:
+    """The ``--name "..."`` the error suggests, as arguments."""
+    text = result.stderr
+    start = text.index('--name "') + len('--name "')
+    return ["--name", text[start:text.index('"', start)]]
+
+
+def test_same_stem_different_formats_get_a_template_that_works():
+    Image.fromarray(pixels((H, W, 3))).save("logo.png")
+    Image.fromarray(pixels((H, W, 3), seed=1)).save("logo.ppm")  # written as PNG: convcli writes no PPM
+    result = run("apply", ".", "-k", "edge", "-o", "out")
+    assert_error(result, 2, 'Error: logo.png [edge] and logo.ppm [edge] would both write out/logo_edge.png; '
+                            '--name "{stem}_{suffix}_{kernel}.{ext}" tells them apart')
+    assert_ok(run("apply", ".", "-k", "edge", "-o", "out", *paste(result)))
+    assert sorted(os.listdir("out")) == ["logo_png_edge.png", "logo_ppm_edge.png"]
+    Image.fromarray(pixels((H, W, 3), seed=1)).save("logo.gif")
+    result = run("apply", "logo.png", "logo.gif", "-k", "edge", "-o", "gifs", "--format", "gif")
+    assert_ok(run("apply", "logo.png", "logo.gif", "-k", "edge", "-o", "gifs", "--format", "gif", *paste(result)))
+    assert sorted(os.listdir("gifs")) == ["logo_gif_edge.gif", "logo_png_edge.gif"]
+
+
+def test_same_names_in_two_folders_written_flat_get_a_template_that_works():
+    for folder in ("a", "b"):
+        Path(folder).mkdir()
+        Image.fromarray(pixels((H, W, 3))).save(f"{folder}/x.png")
+    result = run("apply", "a/x.png", "b/x.png", "-k", "edge", "-o", "out")
+    assert_error(result, 2, 'Error: a/x.png [edge] and b/x.png [edge] would both write out/x_edge.png; '
+                            '--name "{parent}_{stem}_{kernel}.{ext}" tells them apart')
+    assert_ok(run("apply", "a/x.png", "b/x.png", "-k", "edge", "-o", "out", *paste(result)))
+    assert sorted(os.listdir("out")) == ["a_x_edge.png", "b_x_edge.png"]
+
+
+@pytest.mark.parametrize(("ext", "params"), [("jp2", {}), ("ico", {}), ("ppm", {}), ("pcx", {}), ("tga", {})])
+def test_formats_convcli_does_not_write_come_out_as_png(ext, params):
+    source = pixels((16, 16, 3))
+    Image.fromarray(source).save(f"in.{ext}", **params)
+    assert_ok(run("apply", f"in.{ext}", "-k", "identity", "-o", "out"))
+    assert os.listdir("out") == ["in_identity.png"]
+    with Image.open(f"in.{ext}") as image:
+        np.testing.assert_array_equal(np.asarray(Image.open("out/in_identity.png")), np.asarray(image.convert("RGB")))
+
+
+# -------------------------------------------------------------------------------------------- metadata
+
+
+@pytest.mark.parametrize("ext", ["png", "tif"])
+def test_icc_profile_and_dpi_stay_through_the_16bit_codecs(ext):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    source = pixels((H, W, 3), 65535, dtype=np.uint16)
+    if ext == "tif":
+        tifffile.imwrite("deep.tif", source, photometric="rgb", iccprofile=profile, resolution=(300, 150),
+                         resolutionunit="inch")
+    else:  # written by libpng; the profile and density added as Pillow would see them
+        from convcli.imageio import png16 as codec
+
+        Path("deep.png").write_bytes(codec.encode(source, icc_profile=profile, dpi=(300, 150)))
+    assert_ok(run("apply", f"deep.{ext}", "-k", "identity", "-o", f"out.{ext}"))
+    with Image.open(f"out.{ext}") as image:
+        assert image.info.get("icc_profile") == profile
+        assert tuple(round(v) for v in image.info["dpi"]) == (300, 150)
+    back = read_png16("out.png") if ext == "png" else tifffile.imread("out.tif")
+    np.testing.assert_array_equal(back, source)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_turns_arrays_as_pillow_turns_images(orientation):
+    source = pixels((H, W, 3))
+    image = Image.fromarray(source)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    image.info["exif"] = exif.tobytes()
+    image.getexif()[0x0112] = orientation
+    np.testing.assert_array_equal(orient(source, orientation), np.asarray(ImageOps.exif_transpose(image)))
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_16bit_tiff_is_turned_upright_by_its_orientation_tag(orientation):
+    source = pixels((H, W, 3), 65535, dtype=np.uint16)
+    tifffile.imwrite("deep.tif", source, photometric="rgb", extratags=[(274, "H", 1, orientation, True)])
+    assert_ok(run("apply", "deep.tif", "-k", "identity", "-o", "out.tif"))
+    np.testing.assert_array_equal(tifffile.imread("out.tif"), orient(source, orientation))
+    assert load_frames("deep.tif").first.color.shape[:2] == orient(source, orientation).shape[:2]
