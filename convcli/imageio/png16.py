@@ -36,7 +36,9 @@ def encode(pixels: np.ndarray, *, icc_profile: bytes | None = None, dpi: tuple[f
     resolution when given."""
     import imagecodecs
 
-    data = imagecodecs.png_encode(np.ascontiguousarray(pixels))
+    # The Sub filter alone: measured on a 12 MP 16-bit photo 1.6x faster than libpng's adaptive choice
+    # for a file 1.6% larger, and smaller than it on smooth pictures (benchmarks/bench_files.py).
+    data = imagecodecs.png_encode(np.ascontiguousarray(pixels), filter=imagecodecs.PNG.FILTER.SUB)
     extra = b""
     if icc_profile:
         extra += _chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile))
