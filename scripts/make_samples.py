@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -59,13 +60,38 @@ def depth16(width: int = 200, height: int = 150) -> Image.Image:
     return Image.fromarray((ramp * 65535).round().astype(np.uint16))
 
 
+def spinner(size: int = 64, frames: int = 4) -> list[Image.Image]:
+    """An animated GIF's frames: a bar turning a quarter turn over four frames, on a soft vignette."""
+    y, x = np.mgrid[0:size, 0:size] - (size - 1) / 2
+    background = 200 - 80 * (x * x + y * y) / (size * size / 2)
+    images = []
+    for index in range(frames):
+        angle = np.pi / 2 * index / frames
+        across = np.abs(-np.sin(angle) * x + np.cos(angle) * y)
+        along = np.abs(np.cos(angle) * x + np.sin(angle) * y)
+        bar = (across < size / 12) & (along < size * 0.4)
+        images.append(Image.fromarray(np.where(bar, 30, background).round().astype(np.uint8)))
+    return images
+
+
+def sunset16(width: int = 180, height: int = 120) -> np.ndarray:
+    """A 16-bit RGB sky: gradients smoother than 8 bits can hold (a RAW converter's kind of export)."""
+    y, x = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
+    sky = np.stack([0.9 - 0.5 * y + 0.05 * x, 0.5 - 0.3 * y, 0.3 + 0.4 * y], axis=-1)
+    return (np.clip(sky, 0, 1) * 65535).round().astype(np.uint16)
+
+
 def main() -> None:
     SAMPLES.mkdir(exist_ok=True)
     shapes().save(SAMPLES / "shapes.png", optimize=True)
     zoneplate().save(SAMPLES / "zoneplate.png", optimize=True)
     sprite().save(SAMPLES / "sprite.png", optimize=True)
     depth16().save(SAMPLES / "depth16.png")
-    for path in sorted(SAMPLES.glob("*.png")):
+    frames = spinner()
+    frames[0].save(SAMPLES / "spinner.gif", save_all=True, append_images=frames[1:], duration=[120, 80, 80, 120],
+                   loop=0)
+    (SAMPLES / "sunset16.png").write_bytes(imagecodecs.png_encode(sunset16()))
+    for path in sorted([*SAMPLES.glob("*.png"), *SAMPLES.glob("*.gif")]):
         print(path.relative_to(SAMPLES.parent), Image.open(path).mode, Image.open(path).size)
 
 
