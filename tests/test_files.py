@@ -441,3 +441,63 @@ def test_a_16bit_tiff_is_turned_upright_by_its_orientation_tag(orientation):
     assert_ok(run("apply", "deep.tif", "-k", "identity", "-o", "out.tif"))
     np.testing.assert_array_equal(tifffile.imread("out.tif"), orient(source, orientation))
     assert load_frames("deep.tif").first.color.shape[:2] == orient(source, orientation).shape[:2]
+
+
+def test_a_16bit_png_is_turned_upright_by_its_exif_orientation():
+    import struct
+    import zlib
+
+    source = pixels((H, W, 3), 65535, dtype=np.uint16)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    body = exif.tobytes()[6:]  # PNG's eXIf holds the TIFF structure without the "Exif\0\0" of JPEG
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    data = imagecodecs.png_encode(source)
+    Path("turned.png").write_bytes(data[:33] + chunk + data[33:])  # after IHDR, before the pixels
+    with Image.open("turned.png") as image:
+        assert image.getexif()[0x0112] == 6  # Pillow sees the tag
+    assert_ok(run("apply", "turned.png", "-k", "identity", "-o", "out.png"))
+    np.testing.assert_array_equal(read_png16("out.png"), np.rot90(source, -1))
+
+
+def test_16bit_colour_with_gray_gives_16bit_gray():
+    source = pixels((H, W, 3), 65535, dtype=np.uint16)
+    png16("deep.png", source)
+    assert_ok(run("apply", "deep.png", "-k", "identity", "--gray", "-o", "gray.tif"))
+    stored = tifffile.imread("gray.tif")
+    luma = source @ np.array([0.299, 0.587, 0.114])
+    assert stored.dtype == np.uint16 and stored.shape == (H, W)
+    assert np.max(np.abs(stored - luma)) <= 1.0
+
+
+@pytest.mark.parametrize("ext", ["npy", "npz"])
+def test_frames_to_arrays_get_a_leading_frame_axis(ext):
+    frames = [pixels((H, W, 3), seed=i) for i in range(3)]
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save("anim.png", save_all=True, append_images=images[1:], duration=[10, 20, 30])
+    assert_ok(run("apply", "anim.png", "-k", "identity", "--map", "raw", "-o", f"out.{ext}"))
+    stored = np.load("out.npy") if ext == "npy" else np.load("out.npz")["identity"]
+    np.testing.assert_allclose(stored, np.stack(frames) / 255.0, atol=1e-7)
+
+
+def test_partial_alpha_to_gif_is_said_to_be_on_or_off():
+    rgba = pixels((H, W, 4))
+    Image.fromarray(rgba).save("a.png")
+    result = run("apply", "a.png", "-k", "identity", "-o", "out.gif")
+    assert_ok(result)
+    assert ("warning: out.gif: GIF transparency is on or off; partly transparent pixels were made opaque or "
+            "clear") in result.stderr
+
+
+def test_the_dask_executor_refuses_pipes_before_any_work():
+    from convcli.errors import ParameterError
+    from convcli.kernels.library import load_library
+    from convcli.pipeline.batch import BatchOptions
+    from convcli.pipeline.batch import run as run_batch
+    from convcli.pipeline.options import ApplyOptions
+    from convcli.pipeline.planning import Target
+
+    edge = load_library([])["edge"]
+    target = Target(Path("-"), (edge,), Path("out.png"), ("abs",), "PNG", b"not read")
+    with pytest.raises(ParameterError, match="cannot read standard input or write standard output"):
+        run_batch([target], ApplyOptions(), BatchOptions(executor="dask", scheduler="tcp://127.0.0.1:1"))
