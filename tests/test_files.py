@@ -501,3 +501,14 @@ def test_the_dask_executor_refuses_pipes_before_any_work():
     target = Target(Path("-"), (edge,), Path("out.png"), ("abs",), "PNG", b"not read")
     with pytest.raises(ParameterError, match="cannot read standard input or write standard output"):
         run_batch([target], ApplyOptions(), BatchOptions(executor="dask", scheduler="tcp://127.0.0.1:1"))
+
+
+def test_an_animation_to_tiff_pages_says_the_durations_are_not_kept():
+    images = [Image.fromarray(pixels((H, W, 3), seed=i)) for i in range(3)]
+    images[0].save("anim.gif", save_all=True, append_images=images[1:], duration=[10, 20, 30])
+    result = run("apply", "anim.gif", "-k", "identity", "-o", "pages.tif")
+    assert_ok(result)
+    assert ("warning: pages.tif: TIFF keeps the frames but not their durations; .gif, .png or .webp keep both"
+            in result.stderr)
+    with tifffile.TiffFile("pages.tif") as tif:
+        assert len(tif.pages) == 3

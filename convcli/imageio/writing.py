@@ -50,7 +50,7 @@ DEEP_FORMATS = {"PNG", "TIFF"}  # formats convcli writes 16-bit images to, gray 
 #: Formats that hold several frames (animations: with their durations) or pages.
 FRAME_FORMATS = {"GIF", "PNG", "WEBP", "TIFF", "NPY", "NPZ"}
 
-TIMED_FORMATS = {"GIF", "PNG", "WEBP"}
+TIMED_FORMATS = {"GIF", "PNG", "WEBP"}  # those that also keep each frame's duration and the loop count
 
 #: Formats that hold a whole stack of maps in one file.
 STACK_FORMATS = {"NPZ", "NPY", "TIFF"}
@@ -142,6 +142,9 @@ def save_frames(path: Path | str, frames: Sequence[Frame], *, timing: Timing | N
     if len(frames) > 1 and out.fmt not in FRAME_FORMATS:
         raise OutputError(f"{path}: {out.fmt} holds one frame, not {len(frames)}; write .tif, .gif, .png or .webp")
     warnings: list[str] = []
+    if timing is not None and len(frames) > 1 and out.fmt not in TIMED_FORMATS:
+        warnings.append(f"{_label(path)}: {out.fmt} keeps the frames but not their durations; .gif, .png or "
+                        ".webp keep both")
     if any(alpha is not None for _, alpha in frames) and out.fmt not in ALPHA_FORMATS:
         warnings.append(f"{_label(path)}: {out.fmt} has no alpha channel; transparency was dropped")
         frames = [(color, None) for color, _ in frames]
