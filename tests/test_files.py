@@ -258,7 +258,12 @@ def test_frames_pick_some_frames():
     assert_error(run("apply", "anim.png", "-k", "identity", "--frame", "3-1", "-o", "x.png"), 2,
                  "Error: --frame range 3-1 runs backwards; write 1-3")
     assert_error(run("apply", "anim.png", "-k", "identity", "--frame", "first", "-o", "x.png"), 2,
-                 "Error: --frame takes numbers and ranges from 0 such as 0, 2-5, 0,3,7- or all; got 'first'")
+                 "Error: --frame takes numbers from 0 (-1 the last) and ranges such as 0, 2-5, 0,3,7-, -1 or all; "
+                 "got 'first'")
+    assert_ok(run("apply", "anim.png", "-k", "identity", "--frame", "-1,0", "-o", "back.png"))
+    written, durations, _ = frames_of("back.png")
+    assert durations == [DURATIONS[3], DURATIONS[0]]
+    np.testing.assert_array_equal(np.stack(written), np.stack([frames[3], frames[0]]))
 
 
 def test_a_format_of_one_frame_is_refused_before_any_work_naming_those_that_hold_more():
@@ -476,7 +481,11 @@ def test_frames_to_arrays_get_a_leading_frame_axis(ext):
     images = [Image.fromarray(frame) for frame in frames]
     images[0].save("anim.png", save_all=True, append_images=images[1:], duration=[10, 20, 30])
     assert_ok(run("apply", "anim.png", "-k", "identity", "--map", "raw", "-o", f"out.{ext}"))
-    stored = np.load("out.npy") if ext == "npy" else np.load("out.npz")["identity"]
+    if ext == "npy":
+        stored = np.load("out.npy")
+    else:
+        with np.load("out.npz") as arrays:
+            stored = arrays["identity"]
     np.testing.assert_allclose(stored, np.stack(frames) / 255.0, atol=1e-7)
 
 
@@ -512,3 +521,165 @@ def test_an_animation_to_tiff_pages_says_the_durations_are_not_kept():
             in result.stderr)
     with tifffile.TiffFile("pages.tif") as tif:
         assert len(tif.pages) == 3
+
+
+# ------------------------------------------------------------------------------- hostile and odd files
+
+
+def corrupt_deflate_tiff(path: str) -> None:
+    tifffile.imwrite(path, pixels((64, 64, 3), 65535, dtype=np.uint16), photometric="rgb", compression="zlib")
+    data = bytearray(Path(path).read_bytes())
+    data[-3000:] = bytes(3000)  # the compressed strips, zeroed
+    Path(path).write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_corrupt_compressed_tiff_fails_alone_in_a_folder(workers):
+    Path("in").mkdir()
+    corrupt_deflate_tiff("in/a_bad.tif")
+    png16("in/b_good.png", pixels((H, W, 3), 65535, dtype=np.uint16))
+    Path("in/c_empty.tif").write_bytes(b"II*\x00\x00\x10\x00\x00")  # the first page's offset points past the end
+    done = subprocess.run([sys.executable, "-m", "convcli", "apply", "in", "-k", "edge", "-o", "out", "-j", workers],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert os.listdir("out") == ["b_good_edge.png"]
+    assert "failed: in/a_bad.tif: corrupt or unreadable TIFF (" in done.stderr
+    assert "failed: in/c_empty.tif: " in done.stderr
+    assert "1 written to out, 2 failed" in done.stderr
+
+
+def test_pages_of_different_sizes_stay_apart_in_tiff_and_are_refused_by_animations():
+    with tifffile.TiffWriter("sizes.tif") as tiff:
+        tiff.write(pixels((20, 30), seed=1))
+        tiff.write(pixels((40, 10, 3), seed=2), photometric="rgb")
+    assert_ok(run("apply", "sizes.tif", "-k", "identity", "-o", "out.tif"))
+    with tifffile.TiffFile("out.tif") as tif:
+        assert [page.shape for page in tif.pages] == [(20, 30), (40, 10, 3)]
+    for ext in ("gif", "png", "webp", "npz"):
+        result = run("apply", "sizes.tif", "-k", "identity", "-o", f"out.{ext}")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert (f"failed: sizes.tif [identity]: out.{ext}: the frames have different sizes (30x20, 10x40); write "
+                ".tif, which keeps each page's size") in result.stderr
+        assert not Path(f"out.{ext}").exists()
+
+
+def test_pages_with_and_without_alpha_line_up_in_npz():
+    with tifffile.TiffWriter("mixed.tif") as tiff:
+        tiff.write(pixels((H, W, 3)), photometric="rgb")
+        tiff.write(pixels((H, W, 4), seed=1), photometric="rgb", extrasamples=["unassalpha"])
+    assert_ok(run("apply", "mixed.tif", "-k", "identity", "--map", "raw", "-o", "out.npz"))
+    with np.load("out.npz") as stored:
+        assert stored["identity"].shape == (2, H, W, 3) and stored["identity_alpha"].shape == (2, H, W)
+        np.testing.assert_array_equal(stored["identity_alpha"][0], 1.0)  # the page without alpha is opaque
+
+
+def test_a_bomb_on_a_later_page_is_refused():
+    with tifffile.TiffWriter("bomb.tif") as tiff:
+        tiff.write(pixels((10, 10)))
+        tiff.write(np.zeros((300, 300), np.uint8))
+    result = run("apply", "bomb.tif", "-k", "edge", "-o", "out.tif", "--max-pixels", "1000")
+    assert result.exit_code == 1
+    assert "failed: bomb.tif: refused: 300x300 is 0 MP, over the --max-pixels limit of 0 MP" in result.stderr
+
+
+@pytest.mark.parametrize("layout", ["planar", "white_is_zero", "mixed_depths"])
+def test_16bit_tiff_pages_pillow_would_read_short_keep_16_bits(layout):
+    source = pixels((H, W, 3), 65535, dtype=np.uint16)
+    with tifffile.TiffWriter("in.tif") as tiff:
+        if layout == "planar":
+            tiff.write(np.moveaxis(source, -1, 0), photometric="rgb", planarconfig="separate")
+        elif layout == "white_is_zero":
+            tiff.write(source[..., 0], photometric="miniswhite")
+        else:
+            tiff.write(pixels((H, W, 3)), photometric="rgb")
+            tiff.write(source, photometric="rgb")
+    assert_ok(run("apply", "in.tif", "-k", "identity", "-o", "out.tif"))
+    with tifffile.TiffFile("out.tif") as tif:
+        last = tif.pages[-1].asarray()
+    wanted = {"planar": source, "white_is_zero": 65535 - source[..., 0], "mixed_depths": source}[layout]
+    np.testing.assert_array_equal(last, wanted)
+
+
+def test_gray_and_alpha_to_gif_keeps_the_transparency():
+    la = np.dstack([pixels((H, W)), np.where(pixels((H, W), seed=3) > 127, 255, 0).astype(np.uint8)])
+    Image.fromarray(la, "LA").save("la.png")
+    assert_ok(run("apply", "la.png", "-k", "identity", "-o", "out.gif"))
+    with Image.open("out.gif") as image:
+        alpha = np.asarray(image.convert("RGBA"))[..., 3]
+    np.testing.assert_array_equal(alpha, la[..., 1])
+
+
+def test_a_gray_icc_profile_stays_in_tiff():
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # any profile Pillow makes
+    Image.fromarray(pixels((H, W))).save("g.tif", icc_profile=profile)
+    assert_ok(run("apply", "g.tif", "-k", "identity", "-o", "out.tif"))
+    with Image.open("out.tif") as image:
+        assert image.info.get("icc_profile") == profile
+
+
+def test_an_exif_orientation_after_the_pixels_of_a_16bit_png_is_applied():
+    import struct
+    import zlib
+
+    source = pixels((H, W, 3), 65535, dtype=np.uint16)
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    body = exif.tobytes()[6:]
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    data = imagecodecs.png_encode(source)
+    Path("late.png").write_bytes(data[:-12] + chunk + data[-12:])  # just before IEND
+    result = run("apply", "late.png", "-k", "identity", "-o", "out.png")
+    assert_ok(result)
+    assert "eXIf" not in result.stderr
+    np.testing.assert_array_equal(read_png16("out.png"), np.rot90(source, 1))
+
+
+def test_a_gif_that_plays_once_plays_once_as_webp_and_apng():
+    images = [Image.fromarray(pixels((H, W, 3), seed=i)) for i in range(3)]
+    images[0].save("once.gif", save_all=True, append_images=images[1:], duration=[50, 50, 50])  # no loop block
+    for ext in ("webp", "png"):
+        assert_ok(run("apply", "once.gif", "-k", "identity", "-o", f"out.{ext}"))
+        _, _, loop = frames_of(f"out.{ext}")
+        assert loop == 1
+
+
+def test_stdin_has_a_folder_of_its_own_in_names():
+    Image.fromarray(pixels((H, W, 3))).save("a.png")
+    result = run("apply", "-", "-k", "edge", "-o", "out", "--name", "{parent}/{stem}_{kernel}.{ext}",
+                 input=Path("a.png").read_bytes())
+    assert_ok(result)
+    assert os.listdir("out") == ["stdin"] and os.listdir("out/stdin") == ["stdin_edge.png"]
+
+
+def test_the_image_on_stdout_keeps_stdout_to_itself():
+    Image.fromarray(pixels((H, W, 3))).save("a.png")
+    assert_error(run("apply", "a.png", "-k", "edge", "-o", "-", "--report-json", "-"), 2,
+                 "Error: --output - writes the image to standard output; give --report-json, --manifest and "
+                 "--montage files of their own")
+    assert_error(run("apply", "a.png", "-k", "edge", "-o", "out", "--montage", "sheet"), 2,
+                 "Error: unsupported output extension '' in sheet; use one of .png, .jpg, .jpeg, .webp, .bmp, .gif, "
+                 ".tif, .tiff, .npy, .npz")
+
+
+def test_names_no_template_can_tell_apart_say_what_can():
+    for folder in ("a", "b"):
+        Path(f"{folder}/img").mkdir(parents=True)
+        Image.fromarray(pixels((H, W, 3))).save(f"{folder}/img/p.png")
+    result = run("apply", "a/img/p.png", "b/img/p.png", "-k", "edge", "-o", "out")
+    assert_error(result, 2, "would both write out/p_edge.png; no --name of {stem}, {suffix} and {parent} tells "
+                            "them apart: give the folder above them as INPUT (the output mirrors its tree), or run "
+                            "them apart")
+
+
+def test_an_apng_default_image_stays_out_of_the_animation():
+    images = [Image.fromarray(np.full((H, W, 3), value, np.uint8)) for value in (10, 100, 200)]
+    images[0].save("default.png", save_all=True, append_images=images[1:], default_image=True, duration=[70, 90])
+    assert_ok(run("apply", "default.png", "-k", "identity", "-o", "out.png"))
+    with Image.open("out.png") as image:
+        assert image.info.get("default_image") and image.n_frames == 3
+    written, durations, _ = frames_of("out.png")
+    assert [int(frame[0, 0, 0]) for frame in written] == [10, 100, 200] and durations[1:] == [70, 90]
+    result = run("apply", "default.png", "-k", "identity", "-o", "out.gif")
+    assert "warning: out.gif: the APNG's default image, not part of its animation, is frame 0 of this GIF" \
+        in result.stderr

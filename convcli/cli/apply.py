@@ -133,7 +133,10 @@ def apply(
     options = ApplyOptions(settings, gray=gray, map=mapping.value, verify=verify, name=name,
                            colormap=colormap and colormap.value, overlay=overlay, quality=quality, stack=stack,
                            combine=combine and combine.value, max_pixels=max_pixels, format=output_format,
-                           frames=frame)
+                           frame=frame)
+    if str(output) == "-" and "-" in (str(report_json), str(manifest), str(montage)):
+        raise ParameterError("`output` - writes the image to standard output; give `report_json`, `manifest` "
+                             "and `montage` files of their own")
     if str(output) == "-" and sys.stdout.isatty() and not dry_run:
         raise ParameterError("`output` - writes the image to standard output, which is a terminal; redirect it "
                              "(> out.png) or pipe it")

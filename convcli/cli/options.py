@@ -72,7 +72,8 @@ FormatOption = Annotated[str | None, typer.Option(
          "input's format) and for the names made in an -o folder.")]
 FrameOption = Annotated[str | None, typer.Option(
     "--frame", metavar="FRAMES", show_default=False,
-    help="Frames or pages to filter, from 0: 2, 1-3, 0,4,8-, all (default: every frame).")]
+    help="Frames or pages to filter, in this order, from 0 (-1 the last): 2, 1-3, 0,4,8-, -1, all "
+         "(default: every frame).")]
 Verify = Annotated[bool, typer.Option(
     "--verify", help="Recompute every result with scipy.signal and report the largest difference; "
                      "an error above tolerance.")]

@@ -1,8 +1,9 @@
 """Frames and pages: which frames of a file are filtered (``--frame``), and how an animation plays.
 
-Frames are numbered from 0, as ImageMagick numbers them (``anim.gif[0]``). A selection is a
-comma-separated list of numbers and inclusive ranges: ``0``, ``2-5``, ``0,3,7-``, ``-2`` (the first
-three), ``all``. A file's frames are resolved against it when it is read.
+Frames are numbered from 0, as ImageMagick numbers them (``anim.gif[0]``), and from the end with a
+minus (``-1`` is the last). A selection is a comma-separated list of numbers and inclusive ranges, in
+the order to write them: ``0``, ``2-5``, ``0,3,7-`` (7 to the end), ``-1``, ``3,0`` (backwards),
+``all``. A file's frames are resolved against it when it is read.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from dataclasses import dataclass
 
 from convcli.errors import InputError, ParameterError
 
-_PART = re.compile(r"^(\d*)-(\d*)$|^(\d+)$")
+_PART = re.compile(r"^(\d+)-(\d*)$|^(-?\d+)$")
 
 
 @dataclass(frozen=True)
 class FrameSelection:
-    """Parsed ``--frame``: ranges ``(first, last)``, ``last`` None for "to the end"."""
+    """Parsed ``--frame``: ranges ``(first, last)``, ``last`` None for "to the end", negative numbers
+    counted from the end."""
 
     text: str
     ranges: tuple[tuple[int, int | None], ...]
@@ -30,13 +32,13 @@ class FrameSelection:
         ranges = []
         for part in text.replace(" ", "").split(","):
             match = _PART.match(part)
-            if not match or part == "-":
-                raise ParameterError(f"`frame` takes numbers and ranges from 0 such as 0, 2-5, 0,3,7- or all; "
-                                     f"got {text!r}")
+            if not match:
+                raise ParameterError(f"`frame` takes numbers from 0 (-1 the last) and ranges such as 0, 2-5, "
+                                     f"0,3,7-, -1 or all; got {text!r}")
             if match.group(3) is not None:
                 ranges.append((int(match.group(3)), int(match.group(3))))
                 continue
-            first = int(match.group(1) or 0)
+            first = int(match.group(1))
             last = int(match.group(2)) if match.group(2) else None
             if last is not None and last < first:
                 raise ParameterError(f"`frame` range {part} runs backwards; write {last}-{first}")
@@ -44,16 +46,17 @@ class FrameSelection:
         return cls(text, tuple(ranges))
 
     def pick(self, total: int, name: str) -> tuple[int, ...]:
-        """The frame numbers of a file of ``total`` frames, in order, each once; an :class:`InputError`
-        when a number is past the last frame."""
+        """The frame numbers of a file of ``total`` frames, in the order asked, each once; an
+        :class:`InputError` when a number is past the last frame."""
         picked: dict[int, None] = {}
         for first, last in self.ranges:
             end = total - 1 if last is None else last
-            if first >= total or end >= total:
+            start, end = (total + first, total + end) if first < 0 else (first, end)
+            if not (0 <= start < total and 0 <= end < total):
                 frames = f"{total} frame{'s' if total != 1 else ''}"
-                raise InputError(f"{name}: has {frames} (0-{total - 1}); `frame` {self.text} asks for "
-                                 f"{max(first, end)}")
-            picked.update(dict.fromkeys(range(first, end + 1)))
+                wanted = first if not 0 <= start < total else end
+                raise InputError(f"{name}: has {frames} (0-{total - 1}); `frame` {self.text} asks for {wanted}")
+            picked.update(dict.fromkeys(range(start, end + 1)))
         return tuple(picked)
 
 
@@ -65,7 +68,9 @@ def pick_frames(selection: FrameSelection | None, total: int, name: str) -> tupl
 @dataclass(frozen=True)
 class Timing:
     """How an animation plays: each written frame's duration in milliseconds (None where the file gave
-    none) and the loop count (0 for ever, None when the file did not say)."""
+    none), the loop count (0 for ever, None when the file did not say) and whether the first frame is an
+    APNG's default image (shown where animation is not, and not part of the animation)."""
 
     durations: tuple[int | None, ...]
     loop: int | None = None
+    default_image: bool = False

@@ -17,13 +17,30 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _HEADER_END = len(_SIGNATURE) + 8 + 13 + 4  # the signature, then IHDR: length, type, 13 bytes, CRC
 
 
+def chunks(data: bytes):
+    """``(offset, type, body)`` of each chunk of a PNG, in order (reading stops at a truncated one)."""
+    offset = len(_SIGNATURE)
+    while offset + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[offset:offset + 4])
+        yield offset, data[offset + 4:offset + 8], data[offset + 8:offset + 8 + length]
+        offset += 12 + length
+
+
+def exif(data: bytes) -> bytes | None:
+    """The body of the PNG's ``eXIf`` chunk, before or after the pixels, or None."""
+    return next((body for _, kind, body in chunks(data) if kind == b"eXIf"), None)
+
+
 def decode(data: bytes, name: str) -> np.ndarray:
     """The pixels of a PNG as stored: ``H x W`` or ``H x W x C`` (C = 2, 3, 4), uint16 for 16-bit files."""
     import imagecodecs
 
+    # libpng warns on stderr of an eXIf chunk after the pixels; convcli reads it itself (exif()).
+    data = b"".join([data[:len(_SIGNATURE)], *(data[offset:offset + 12 + len(body)]
+                                               for offset, kind, body in chunks(data) if kind != b"eXIf")])
     try:
         return imagecodecs.png_decode(data)
-    except (imagecodecs.PngError, ValueError, RuntimeError) as error:
+    except Exception as error:  # libpng's errors, whatever their class
         raise InputError(f"{name}: corrupt or truncated image ({error})") from None
 
 

@@ -4,16 +4,19 @@ Inside convcli a picture is float32 in [0, 1]: 8-bit 255 and 16-bit 65535 both m
 images are ``H x W x 3`` RGB, grayscale ones ``H x W``; alpha, when there is one, travels separately
 so that the filter can treat it properly (see :mod:`convcli.engine.alpha`).
 
-Pillow opens every file and reads what it holds fully; what it cannot hold goes to a codec made for
-it: 16-bit colour PNG to :mod:`~convcli.imageio.png16`, 16-bit and float colour TIFF to
-:mod:`~convcli.imageio.tiff`. Every frame of an animation and every page of a TIFF is read.
+Pillow opens the files and reads what it can hold; the rest goes to a codec made for it: 16-bit colour
+PNG to :mod:`~convcli.imageio.png16`, TIFFs with pages of more than 8 bits or float samples (and those
+Pillow cannot open) to :mod:`~convcli.imageio.tiff`. Every frame of an animation and every page of a TIFF
+is read. What a library warns of while reading becomes a warning of the report.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +75,6 @@ class Frames:
     """The frames read from one file (all of them, or those ``--frame`` picks), in order."""
 
     pictures: tuple[Picture, ...]
-    indices: tuple[int, ...]  # each picture's frame number in the file
     total: int  # frames in the file
     format: str  # the file's format as Pillow names it: PNG, GIF, TIFF ...
     timing: Timing | None = None  # how an animation plays; None for stills and pages
@@ -147,9 +149,28 @@ def _open(path: Path, data: bytes | None) -> Image.Image | None:
             Image.MAX_IMAGE_PIXELS = limit
 
 
-def _deep(opened: Image.Image) -> bool:
-    """Whether Pillow would read this file's colour with fewer bits than it holds."""
+def _deep_png(opened: Image.Image) -> bool:
+    """Whether Pillow would read this PNG's colour (or gray and alpha) with 8 of its 16 bits."""
     return opened.mode in ("RGB", "RGBA", "LA") and any(";16" in str(tile.args) for tile in opened.tile)
+
+
+@contextlib.contextmanager
+def _library_warnings(name: str, into: list[str]):
+    """Collect what Pillow (Python warnings) and tifffile (its log) warn of while reading, as report
+    warnings naming the file, instead of raw lines on stderr."""
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: into.append(f"{name}: {record.getMessage()}")
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        into.extend(f"{name}: {warning.message}" for warning in caught)
 
 
 def stream_format(data: bytes) -> str:
@@ -170,7 +191,7 @@ def count_frames(path: Path | str, data: bytes | None = None) -> int:
     try:
         opened = _open(path, data)
         if opened is None:
-            return tiff.count_pages(_source(path, data))
+            return tiff.count_pages(_source(path, data)) or 1
         with opened:
             return 1 if opened.format in _FIRST_IMAGE_ONLY else getattr(opened, "n_frames", 1)
     except Exception:
@@ -189,29 +210,38 @@ def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = Fal
     """
     path = Path(path)
     name = display_name(path)
-    with _reading(name):
-        opened = _open(path, data)
-        if opened is None:
-            return _tiff_frames(path, data, name, gray, max_pixels, frames)
-        with opened:
-            _refuse_bomb(name, *opened.size, max_pixels)
-            total = getattr(opened, "n_frames", 1)
-            warnings = ()
-            if opened.format in _FIRST_IMAGE_ONLY and total > 1 and frames is None:
-                warnings = (f"{name}: holds {total} images ({opened.format}); the first is filtered "
-                            "(`frame` picks others)",)
-                picked = (0,)
-            else:
-                picked = pick_frames(frames, total, name)
-            if _deep(opened) and opened.format == "TIFF":
-                opened.close()
-                return _tiff_frames(path, data, name, gray, max_pixels, frames)
-            if _deep(opened) and opened.format == "PNG" and total == 1:
-                return _deep_png(opened, path, data, name, gray)
-            if _deep(opened):
-                warnings += (f"{Path(name).name}: 16-bit colour frames are read with 8 bits per channel (Pillow "
-                             "has no 16-bit RGB mode), so its outputs are 8-bit",)
-            return _pillow_frames(opened, picked, total, gray, warnings)
+    noticed: list[str] = []
+    with _reading(name), _library_warnings(name, noticed):
+        read = _load(path, data, name, gray, max_pixels, frames)
+    return Frames(read.pictures, read.total, read.format, read.timing, read.warnings + tuple(noticed))
+
+
+def _load(path: Path, data: bytes | None, name: str, gray: bool, max_pixels: int,
+          frames: FrameSelection | None) -> Frames:
+    def check_size(width: int, height: int) -> None:
+        _refuse_bomb(name, width, height, max_pixels)
+
+    opened = _open(path, data)
+    if opened is None or (opened.format == "TIFF" and tiff.needs_tifffile(_source(path, data))):
+        if opened is not None:
+            opened.close()
+        return _tiff_frames(path, data, name, gray, check_size, frames)
+    with opened:
+        check_size(*opened.size)
+        total = getattr(opened, "n_frames", 1)
+        warned = ()
+        if opened.format in _FIRST_IMAGE_ONLY and total > 1 and frames is None:
+            warned = (f"{name}: holds {total} images ({opened.format}); the first is filtered "
+                      "(`frame` picks others)",)
+            picked = (0,)
+        else:
+            picked = pick_frames(frames, total, name)
+        if _deep_png(opened) and opened.format == "PNG" and total == 1:
+            return _deep_png_frames(opened, path, data, name, gray)
+        if _deep_png(opened):
+            warned += (f"{Path(name).name}: 16-bit colour frames are read with 8 bits per channel (Pillow "
+                       "has no 16-bit RGB mode), so its outputs are 8-bit",)
+        return _pillow_frames(opened, picked, total, gray, check_size, warned)
 
 
 def load_image(path: Path | str, *, data: bytes | None = None, gray: bool = False,
@@ -225,12 +255,13 @@ def load_image(path: Path | str, *, data: bytes | None = None, gray: bool = Fals
                    warnings=read.warnings + more)
 
 
-def _pillow_frames(opened: Image.Image, picked: tuple[int, ...], total: int, gray: bool,
-                   warnings: tuple[str, ...]) -> Frames:
+def _pillow_frames(opened: Image.Image, picked: tuple[int, ...], total: int, gray: bool, check_size,
+                   warned: tuple[str, ...]) -> Frames:
     pictures, durations = [], []
     for index in picked:
         if total > 1:
             opened.seek(index)
+            check_size(*opened.size)  # each page of a TIFF has its own
         opened.load()
         if total == 1:
             image = ImageOps.exif_transpose(opened, in_place=True) or opened  # no copy when nothing turns
@@ -239,9 +270,12 @@ def _pillow_frames(opened: Image.Image, picked: tuple[int, ...], total: int, gra
         pictures.append(_from_pillow(image, gray))
         durations.append(opened.info.get("duration"))
     animated = opened.format in ANIMATED_FORMATS and total > 1
-    timing = Timing(tuple(None if d is None else int(d) for d in durations), opened.info.get("loop")) \
-        if animated else None
-    return Frames(tuple(pictures), picked, total, opened.format, timing, warnings)
+    timing = None
+    if animated:
+        opened.seek(0)
+        hidden = bool(opened.info.get("default_image")) and picked[0] == 0
+        timing = Timing(tuple(None if d is None else int(d) for d in durations), opened.info.get("loop"), hidden)
+    return Frames(tuple(pictures), total, opened.format, timing, warned)
 
 
 def _from_pillow(image: Image.Image, gray: bool) -> Picture:
@@ -330,8 +364,9 @@ def _from_array(pixels: np.ndarray, *, alpha: bool, premultiplied: bool = False,
                    icc_profile=icc, dpi=dpi)
 
 
-def _deep_png(opened: Image.Image, path: Path, data: bytes | None, name: str, gray: bool) -> Frames:
-    pixels = png16.decode(data if data is not None else path.read_bytes(), name)
+def _deep_png_frames(opened: Image.Image, path: Path, data: bytes | None, name: str, gray: bool) -> Frames:
+    data = data if data is not None else path.read_bytes()
+    pixels = png16.decode(data, name)
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     has_alpha = channels in (2, 4)
     transparent = opened.info.get("transparency")
@@ -341,18 +376,27 @@ def _deep_png(opened: Image.Image, path: Path, data: bytes | None, name: str, gr
         plane = (opaque * np.iinfo(pixels.dtype).max).astype(pixels.dtype)
         pixels = np.dstack([pixels, plane])
         has_alpha = True
-    orientation = opened.getexif().get(0x0112, 1) if "exif" in opened.info else 1
+    exif = png16.exif(data)  # before or after the pixels: Pillow finds the latter only by decoding them
+    orientation = Image.Exif()
+    if exif:
+        orientation.load(exif)
+    orientation = orientation.get(0x0112, 1)
     dpi = opened.info.get("dpi")
     picture = _from_array(pixels, alpha=has_alpha, orientation=orientation, icc=opened.info.get("icc_profile"),
                           dpi=tuple(float(v) for v in dpi) if dpi else None, gray=gray, name=name)
-    return Frames((picture,), (0,), 1, "PNG")
+    return Frames((picture,), 1, "PNG")
 
 
-def _tiff_frames(path: Path, data: bytes | None, name: str, gray: bool, max_pixels: int,
+def _tiff_frames(path: Path, data: bytes | None, name: str, gray: bool, check_size,
                  frames: FrameSelection | None) -> Frames:
-    total, pages = tiff.read_pages(_source(path, data), name, lambda count: pick_frames(frames, count, name),
-                                   max_pixels)
+    counted: list[int] = []
+
+    def pick(total: int) -> tuple[int, ...]:
+        counted.append(total)
+        return pick_frames(frames, total, name)
+
+    pages = tiff.read_pages(_source(path, data), name, pick, check_size)
     pictures = tuple(_from_array(page.pixels, alpha=page.alpha, premultiplied=page.premultiplied,
                                  orientation=page.orientation, icc=page.icc_profile, dpi=page.dpi, gray=gray,
                                  name=name) for page in pages)
-    return Frames(pictures, pick_frames(frames, total, name), total, "TIFF")
+    return Frames(pictures, counted[0], "TIFF")

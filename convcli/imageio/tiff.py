@@ -8,6 +8,7 @@ would pass the 4 GB of a classic TIFF.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -17,7 +18,8 @@ import numpy as np
 from convcli.errors import InputError, OutputError
 
 _ORIENTATION, _X_RESOLUTION, _Y_RESOLUTION, _RESOLUTION_UNIT, _ICC = 274, 282, 283, 296, 34675
-_MINISWHITE, _RGB, _PALETTE = 0, 2, 3
+_MINISWHITE, _RGB, _PALETTE, _YCBCR = 0, 2, 3, 6
+_JPEG = 7
 _ASSOCIATED_ALPHA = 1  # ExtraSamples: premultiplied
 _CLASSIC_LIMIT = 2**32 - 2**25  # bytes of pixels past which a classic TIFF's 32-bit offsets may not reach
 
@@ -55,24 +57,46 @@ def count_pages(source: Path | BinaryIO) -> int:
         return len(tif.pages)
 
 
-def read_pages(source: Path | BinaryIO, name: str, pick, max_pixels: int) -> tuple[int, list[Page]]:
-    """The file's page count and the pages ``pick(total)`` chooses, read with tifffile."""
+def needs_tifffile(source: Path | BinaryIO) -> bool:
+    """Whether a TIFF holds a page Pillow cannot read whole: colour (or gray and alpha) of more than 8
+    bits per sample or float, planar or not; 16-bit white-is-zero gray; float gray other than float32.
+    Pillow reads the rest, with the colour spaces and old compressions it knows."""
+    import tifffile
+
+    def beyond_pillow(page) -> bool:
+        deep, floating = page.bitspersample > 8, page.sampleformat == 3
+        if page.samplesperpixel > 1:
+            return deep or floating
+        return (deep and int(page.photometric) == _MINISWHITE) or (floating and page.bitspersample != 32)
+
+    try:
+        with tifffile.TiffFile(source) as tif:
+            return any(beyond_pillow(page) for page in tif.pages)
+    except Exception:  # any codec's error: Pillow will say what is wrong with the file
+        return False
+
+
+def read_pages(source: Path | BinaryIO, name: str, pick: Callable[[int], tuple[int, ...]],
+               check_size: Callable[[int, int], None]) -> list[Page]:
+    """The pages ``pick(total)`` chooses, read with tifffile; ``check_size(width, height)`` refuses a
+    page from its header. Every failure of the file or of its codecs is an :class:`InputError`."""
     import tifffile
 
     try:
         with tifffile.TiffFile(source) as tif:
-            total = len(tif.pages)
-            pages = [_read_page(tif.pages[index], name, max_pixels) for index in pick(total)]
-    except (tifffile.TiffFileError, ValueError, OSError, KeyError, IndexError) as error:
-        raise InputError(f"{name}: corrupt or unreadable TIFF ({error})") from None
-    return total, pages
+            if not tif.pages:
+                raise InputError(f"{name}: a TIFF with no readable page (truncated?)")
+            return [_read_page(tif.pages[index], name, check_size) for index in pick(len(tif.pages))]
+    except InputError:
+        raise
+    except Exception as error:  # tifffile's and each codec's (deflate, LZW, JPEG ...) own errors
+        raise InputError(f"{name}: corrupt or unreadable TIFF ({type(error).__name__}: {error})") from None
 
 
-def _read_page(page, name: str, max_pixels: int) -> Page:
-    height, width = page.imagelength, page.imagewidth
-    if height * width > max_pixels:
-        raise InputError(f"{name}: refused: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
-                         f"`max_pixels` limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?)")
+def _read_page(page, name: str, check_size: Callable[[int, int], None]) -> Page:
+    check_size(page.imagewidth, page.imagelength)
+    if int(page.photometric) == _YCBCR and int(page.compression) != _JPEG:
+        raise InputError(f"{name}: YCbCr TIFF pages are read only JPEG-compressed; convert it to RGB first")
     pixels = page.asarray()
     axes = page.axes
     if axes.startswith("S") and pixels.ndim == 3:  # planar: samples first
@@ -112,7 +136,7 @@ def write_pages(handle: BinaryIO, pages: list[np.ndarray], *, icc_profile: bytes
                 tiff.write(
                     page, photometric="rgb" if channels >= 3 else "minisblack", planarconfig="contig",
                     extrasamples=["unassalpha"] if channels in (2, 4) else None, compression="zlib",
-                    iccprofile=icc_profile if channels >= 3 else None, resolution=dpi,
+                    iccprofile=icc_profile, resolution=dpi,
                     resolutionunit="inch" if dpi else None, metadata=None, software=False,
                     description=description if index == 0 else None)
     except (ValueError, TypeError, OSError) as error:

@@ -148,6 +148,8 @@ def save_frames(path: Path | str, frames: Sequence[Frame], *, timing: Timing | N
     if any(alpha is not None for _, alpha in frames) and out.fmt not in ALPHA_FORMATS:
         warnings.append(f"{_label(path)}: {out.fmt} has no alpha channel; transparency was dropped")
         frames = [(color, None) for color, _ in frames]
+    if len(frames) > 1:
+        frames = _alike(frames, path, out.fmt)
     if out.fmt in ARRAY_FORMATS:
         _write_arrays(path, frames, out, warnings)
         return warnings
@@ -170,6 +172,27 @@ def save_frames(path: Path | str, frames: Sequence[Frame], *, timing: Timing | N
         return warnings
     _write_pillow(path, [_samples(color, alpha, out, depth=8) for color, alpha in frames], out, warnings)
     return warnings
+
+
+def _alike(frames: Sequence[Frame], path: Path, fmt: str) -> list[Frame]:
+    """The frames made alike for one file: alpha on all (opaque where a page had none) when any has it,
+    colour on all when any is colour (gray repeated). Pages of different sizes go only to TIFF, which
+    keeps each page's own size."""
+    sizes = list(dict.fromkeys(color.shape[:2] for color, _ in frames))
+    if len(sizes) > 1 and fmt != "TIFF":
+        listed = ", ".join(f"{w}x{h}" for h, w in sizes)
+        raise OutputError(f"{path}: the frames have different sizes ({listed}); write .tif, which keeps each "
+                          "page's size")
+    with_alpha = any(alpha is not None for _, alpha in frames) and fmt != "TIFF"
+    colour = any(color.ndim == 3 for color, _ in frames) and fmt != "TIFF"
+    alike = []
+    for color, alpha in frames:
+        if with_alpha and alpha is None:
+            alpha = np.ones(color.shape[:2], np.float32)
+        if colour and color.ndim == 2:
+            color = np.repeat(color[..., None], 3, axis=2)
+        alike.append((color, alpha))
+    return alike
 
 
 def _samples(color: np.ndarray, alpha: np.ndarray | None, out: Encoding, depth: int | None = None) -> np.ndarray:
@@ -198,6 +221,9 @@ def _write_arrays(path: Path, frames: Sequence[Frame], out: Encoding, warnings: 
 
 
 def _write_pillow(path: Path, frames: list[np.ndarray], out: Encoding, warnings: list[str]) -> None:
+    if out.fmt == "GIF":  # Pillow writes gray and alpha to GIF as gray alone: give it RGBA, whose alpha it keeps
+        frames = [np.dstack([frame[..., :1]] * 3 + [frame[..., 1:]]) if frame.ndim == 3 and frame.shape[2] == 2
+                  else frame for frame in frames]
     images = [Image.fromarray(frame) for frame in frames]
     params: dict = {}
     if out.fmt in {"JPEG", "WEBP"}:
@@ -216,6 +242,14 @@ def _write_pillow(path: Path, frames: list[np.ndarray], out: Encoding, warnings:
             params["duration"] = [d or 0 for d in out.timing.durations]
             if out.timing.loop is not None:
                 params["loop"] = out.timing.loop
+            elif out.fmt != "GIF":  # a GIF without a loop count plays once; APNG and WebP say so with 1
+                params["loop"] = 1
+            if out.timing.default_image and out.fmt == "PNG":
+                params["default_image"] = True
+                params["duration"] = params["duration"][1:]  # Pillow times the animation's frames alone
+            elif out.timing.default_image:
+                warnings.append(f"{_label(path)}: the APNG's default image, not part of its animation, is frame 0 "
+                                f"of this {out.fmt}")
         repeats = [i for i in range(1, len(frames)) if np.array_equal(frames[i], frames[i - 1])]
         if repeats:
             warnings.append(f"{_label(path)}: frame{'s' if len(repeats) > 1 else ''} {', '.join(map(str, repeats))} "

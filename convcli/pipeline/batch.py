@@ -15,6 +15,7 @@ from pathlib import Path
 from convcli.choices import EXECUTORS
 from convcli.errors import ParameterError
 from convcli.imageio.atomic import STDOUT
+from convcli.imageio.writing import output_format
 from convcli.pipeline.executors import Job, make_executor
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
@@ -41,6 +42,8 @@ class BatchOptions:
             raise ParameterError("`executor` dask needs `scheduler` ADDRESS (e.g. tcp://10.0.0.5:8786)")
         if self.scheduler and self.executor != "dask":
             raise ParameterError("`scheduler` goes with `executor` dask")
+        if self.montage is not None:
+            output_format(Path(self.montage))  # a format it can be written in, before any work
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,14 @@ class Job:
 
 def run_job(job: Job) -> tuple[int, SourceResult]:
     """Process one input (in whichever process or cluster worker runs it)."""
-    return job.index, process_source(job.source, list(job.targets), job.options, job.global_range, tiles=job.tiles)
+    try:
+        return job.index, process_source(job.source, list(job.targets), job.options, job.global_range,
+                                         tiles=job.tiles)
+    except Exception as error:
+        # process_source records every convcli error, so this is a bug. Some libraries' exceptions cannot
+        # be rebuilt from a pickle, and a worker pool would then wait for ever: raise one that can be.
+        raise RuntimeError(f"bug while processing {job.source}: {type(error).__name__}: {error}\n"
+                           f"{traceback.format_exc()}") from None
 
 
 class Executor(Protocol):

@@ -43,7 +43,7 @@ class ApplyOptions:
     combine: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     format: str | None = None  # the output format by extension (``png``), for ``-`` and the names made
-    frames: str | None = None  # which frames of each input (``0``, ``2-5``, ``all``); None for every frame
+    frame: str | None = None  # which frames of each input (``0``, ``2-5``, ``all``); None for every frame
 
     def __post_init__(self) -> None:
         if not isinstance(self.settings, Settings):
@@ -63,14 +63,14 @@ class ApplyOptions:
         if self.format is not None:
             object.__setattr__(self, "format", self.format.lower().lstrip("."))
             output_format(Path("-"), self.format)
-        FrameSelection.parse(self.frames)
+        FrameSelection.parse(self.frame)
         if self.combine and self.stack:
             raise ParameterError("`stack` keeps every map and `combine` reduces them to one: choose one")
 
     @property
     def frame_selection(self) -> FrameSelection | None:
         """The frames to read of each input (None: all of them)."""
-        return FrameSelection.parse(self.frames)
+        return FrameSelection.parse(self.frame)
 
     @property
     def pixels_drawn(self) -> bool:

@@ -75,9 +75,9 @@ def _same_file(a: Path, b: Path) -> bool:
 def name_fields(image: InputImage) -> dict[str, str]:
     """The ``name`` template's fields that come from the input: ``stem``, ``suffix``, ``parent``."""
     if image.data is not None:
-        return {"stem": image.relative.stem, "suffix": _input_ext(image), "parent": ""}
+        return {"stem": image.relative.stem, "suffix": _input_ext(image), "parent": "stdin"}
     return {"stem": image.relative.stem, "suffix": image.path.suffix.lower().lstrip("."),
-            "parent": image.path.resolve().parent.name}
+            "parent": image.path.resolve().parent.name or "root"}
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,12 @@ class _Run:
     def path(self, image: InputImage, group: tuple[Entry, ...], policy: str, template: str) -> Path:
         kernel = STACK_NAME if self.options.stack else group[0].name
         ext = self.options.format or _default_ext(image, policy, self.options.stack)
-        return self.output / image.relative.parent / template.format(kernel=kernel, ext=ext, **name_fields(image))
+        name = template.format(kernel=kernel, ext=ext, **name_fields(image))
+        path = self.output / image.relative.parent / name
+        if not name or any(part in ("", "..") for part in Path(name).parts) or Path(name).is_absolute():
+            raise ParameterError(f"`name` {template!r} makes {name!r} for {display_name(image.path)}, which is not "
+                                 "a file inside the `output` folder")
+        return path
 
     def collisions(self, template: str) -> bool:
         names = [self.path(image, group, resolve_map(self.options.map, group[0]), template).resolve()
@@ -134,11 +139,7 @@ def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | s
             policies = tuple(resolve_map(options.map, entry) for entry in group)
             raw = "raw" in policies
             if to_stdout:
-                fmt = options.format or _input_ext(image) or ("npy" if raw else "")
-                if not fmt:
-                    raise ParameterError(f"`output` - needs `format`: {display_name(image.path)} is in a format "
-                                         "convcli does not write")
-                path = output
+                fmt, path = options.format or _default_ext(image, policies[0], options.stack), output
             elif single_file:
                 if options.format and output_format(output, options.format) != output_format(output):
                     raise ParameterError(f"`format` {options.format} and `output` {output} disagree; give one")
@@ -181,7 +182,8 @@ def _check_names(targets: list[Target], run: _Run, sources: list[Path]) -> None:
             other = seen[key]
             suggestion = next((t for t in _templates(run.options.name) if not run.collisions(t)), None)
             advice = (f"`name` \"{suggestion}\" tells them apart" if suggestion else
-                      "use `name` with {suffix} or {parent} to tell them apart")
+                      "no `name` of {stem}, {suffix} and {parent} tells them apart: give the folder above them as "
+                      "INPUT (the output mirrors its tree), or run them apart")
             raise ParameterError(f"{display_name(other.source)} [{other.name}] and {display_name(target.source)} "
                                  f"[{target.name}] would both write {target.output}; {advice}")
         seen[key] = target

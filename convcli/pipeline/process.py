@@ -116,7 +116,7 @@ def process_source(source: Path, targets: list[Target], options: ApplyOptions,
 class _Rendered:
     """One target's maps as pixels: per frame, ``(name, values, alpha)`` per entry; the clip counts of all."""
 
-    frames: list[list[tuple[str, np.ndarray, np.ndarray | None]]]
+    per_frame: list[list[tuple[str, np.ndarray, np.ndarray | None]]]
     low: int = 0
     high: int = 0
     count: int = 0
@@ -124,7 +124,7 @@ class _Rendered:
     @property
     def layers(self) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
         """The first frame's maps."""
-        return self.frames[0]
+        return self.per_frame[0]
 
 
 def _shared_ranges(target: Target, results: list) -> list[tuple[float, float] | None]:
@@ -154,7 +154,7 @@ def _render(frames: Frames, target: Target, results: list, options: ApplyOptions
             rendered.low += mapped.clipped_low
             rendered.high += mapped.clipped_high
             rendered.count += mapped.values.size
-        rendered.frames.append(layers)
+        rendered.per_frame.append(layers)
     return rendered
 
 
@@ -162,7 +162,7 @@ def _save(frames: Frames, target: Target, rendered: _Rendered, options: ApplyOpt
     make_folder(target.output.parent)
     picture = frames.first
     raw = "raw" in target.maps
-    depth = 8 if options.pixels_drawn else picture.bit_depth
+    depth = 8 if options.pixels_drawn else max(p.bit_depth for p in frames.pictures)  # pages may differ
     fmt = target.format or None
     if options.stack:
         return save_stack(target.output, rendered.layers, bit_depth=depth, raw=raw, fmt=fmt)
@@ -172,7 +172,7 @@ def _save(frames: Frames, target: Target, rendered: _Rendered, options: ApplyOpt
         # Keep the physical size: a stride shrinks the pixel grid, so the density shrinks with it.
         dpi = (picture.dpi[0] * values.shape[1] / picture.width, picture.dpi[1] * values.shape[0] / picture.height)
     icc = None if options.pixels_drawn else picture.icc_profile
-    layers = [(frame[0][1], frame[0][2]) for frame in rendered.frames]  # each frame's (values, alpha)
+    layers = [(maps[0][1], maps[0][2]) for maps in rendered.per_frame]  # each frame's (values, alpha)
     return save_frames(target.output, layers, timing=frames.timing, fmt=fmt, bit_depth=depth, raw=raw, name=name,
                        icc_profile=icc, dpi=dpi, quality=options.quality)
 
