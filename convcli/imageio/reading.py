@@ -85,10 +85,21 @@ class Frames:
         return self.pictures[0]
 
 
+#: Extensions of formats Pillow opens but registers under another name (MPO through JPEG) or none.
+_MORE_EXTENSIONS = {".mpo", ".spi", ".spider", ".p7", ".imt", ".im1", ".im8", ".im24", ".im32"}
+
+
+def init_codecs() -> None:
+    """Load every Pillow plugin now, in Pillow's order. Pillow otherwise loads them as files need them, so
+    the reader that claims a file could depend on which files a process met before (a TGA reader
+    accepting an ICO header); called before each read, it costs nothing after the first."""
+    Image.init()
+
+
 def readable_extensions() -> set[str]:
     """Every file extension Pillow can open, lower-case with the dot."""
-    Image.init()
-    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    init_codecs()
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN} | _MORE_EXTENSIONS
 
 
 def display_name(path: Path) -> str:
@@ -118,6 +129,8 @@ def _reading(name: str):
         raise InputError(f"{name}: permission denied") from None
     except UnidentifiedImageError:
         raise InputError(f"{name}: not an image Pillow can read") from None
+    except NotImplementedError as error:  # a pixel format or compression a Pillow plugin does not decode
+        raise InputError(f"{name}: a kind of image Pillow does not decode ({error})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise InputError(f"{name}: corrupt or truncated image ({error})") from None
 
@@ -208,6 +221,7 @@ def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = Fal
     colour. With ``gray=True`` colour is reduced to luminance and alpha is kept. A frame of more than
     ``max_pixels`` is refused from its header, before anything is decoded.
     """
+    init_codecs()
     path = Path(path)
     name = display_name(path)
     noticed: list[str] = []
@@ -311,8 +325,17 @@ def _from_pillow(image: Image.Image, gray: bool) -> Picture:
     if gray and color.ndim == 3:
         color = to_gray(color)
         icc = None
-    return Picture(color=color, alpha=alpha, bit_depth=depth, mode=mode, icc_profile=icc,
-                   dpi=tuple(float(v) for v in dpi) if dpi else None)
+    return Picture(color=color, alpha=alpha, bit_depth=depth, mode=mode, icc_profile=icc, dpi=_dpi(dpi))
+
+
+def _dpi(dpi) -> tuple[float, float] | None:
+    """The resolution as two floats, or None when the file gave none or one no file can hold back (a
+    camera's EXIF of 4294967295 dots per inch)."""
+    try:
+        x, y = (float(v) for v in dpi)
+    except (TypeError, ValueError):
+        return None
+    return (x, y) if all(0 < v < 1e6 for v in (x, y)) else None
 
 
 def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -381,9 +404,8 @@ def _deep_png_frames(opened: Image.Image, path: Path, data: bytes | None, name: 
     if exif:
         orientation.load(exif)
     orientation = orientation.get(0x0112, 1)
-    dpi = opened.info.get("dpi")
     picture = _from_array(pixels, alpha=has_alpha, orientation=orientation, icc=opened.info.get("icc_profile"),
-                          dpi=tuple(float(v) for v in dpi) if dpi else None, gray=gray, name=name)
+                          dpi=_dpi(opened.info.get("dpi")), gray=gray, name=name)
     return Frames((picture,), 1, "PNG")
 
 
@@ -397,6 +419,6 @@ def _tiff_frames(path: Path, data: bytes | None, name: str, gray: bool, check_si
 
     pages = tiff.read_pages(_source(path, data), name, pick, check_size)
     pictures = tuple(_from_array(page.pixels, alpha=page.alpha, premultiplied=page.premultiplied,
-                                 orientation=page.orientation, icc=page.icc_profile, dpi=page.dpi, gray=gray,
+                                 orientation=page.orientation, icc=page.icc_profile, dpi=_dpi(page.dpi), gray=gray,
                                  name=name) for page in pages)
     return Frames(pictures, counted[0], "TIFF")

@@ -44,7 +44,12 @@ def manifest(result: RunResult, targets: list[Target], options: ApplyOptions) ->
     written = {m.output: m for m in result.maps}
     for source, item in by_source.items():
         maps = [written[Path(o)] for o in item["outputs"] if Path(o) in written]
-        errors = [plain(f.message) for f in result.failures if f.source == source]
+        failures = [f for f in result.failures if f.source == source]
+        errors = [plain(f.message) for f in failures]
+        unexpected = [{"kernel": f.kernel, "type": f.error_type, "traceback": f.traceback}
+                      for f in failures if f.error_type]
+        if unexpected:
+            item["unexpected"] = unexpected
         existing = [o for o in item["outputs"] if Path(o) in set(result.existing)]
         item["errors"] = errors
         if errors:

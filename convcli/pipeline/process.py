@@ -7,6 +7,7 @@ failure is recorded against the input (and the kernel) it belongs to, and the ot
 from __future__ import annotations
 
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,14 +86,27 @@ def write_montage(path: Path, rows: list, result: RunResult) -> None:
         result.failures.append(Failure(path, error.message, "montage"))
 
 
+def _failure(source: Path, error: Exception, kernel: str | None = None) -> Failure:
+    """The failure of an input (or of one of its outputs) to whatever raised: convcli's errors say what
+    went wrong; anything else is a bug of convcli or of a library, named with its type and kept with its
+    traceback for the manifest, while the rest of the batch goes on."""
+    if isinstance(error, ConvcliError):
+        return Failure(source, error.message, kernel)
+    name = "standard input" if str(source) == "-" else str(source)
+    message = f"{name}: unexpected {type(error).__name__}: {error} (a bug: please report it with this file)"
+    return Failure(source, message, kernel, error_type=type(error).__name__,
+                   traceback=traceback.format_exc())
+
+
 def process_source(source: Path, targets: list[Target], options: ApplyOptions,
                    global_range: tuple[float, float] | None = None, tiles: bool = False) -> SourceResult:
-    """Load ``source`` once and write each of its ``targets``; never raises a :class:`ConvcliError`."""
+    """Load ``source`` once and write each of its ``targets``; never raises (but for Ctrl-C): every
+    failure is recorded (:func:`_failure`)."""
     outcome = SourceResult()
     try:
         frames, load_ms = _load(source, targets[0].data if targets else None, options)
-    except ConvcliError as error:
-        outcome.failures.append(Failure(source, error.message))
+    except Exception as error:
+        outcome.failures.append(_failure(source, error))
         return outcome
     if tiles:
         from convcli.pixels.montage import thumbnail
@@ -101,8 +115,8 @@ def process_source(source: Path, targets: list[Target], options: ApplyOptions,
     for target in targets:
         try:
             result, layers = _write_target(frames, target, options, load_ms, global_range)
-        except ConvcliError as error:
-            outcome.failures.append(Failure(source, error.message, target.name))
+        except Exception as error:
+            outcome.failures.append(_failure(source, error, target.name))
             continue
         outcome.maps.append(result)
         if tiles:

@@ -78,9 +78,12 @@ class Failure:
     source: Path
     message: str  # parameter names marked (see convcli.errors.spell_parameters)
     kernel: str | None = None
+    error_type: str = ""  # the exception's type when it was not one of convcli's own errors (a bug)
+    traceback: str = ""  # and its traceback, for the manifest
 
     def to_dict(self) -> dict:
-        return {"source": str(self.source), "kernel": self.kernel, "message": plain(self.message)}
+        return {"source": str(self.source), "kernel": self.kernel, "message": plain(self.message),
+                "type": self.error_type or None}
 
 
 @dataclass

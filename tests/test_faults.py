@@ -1,0 +1,109 @@
+"""An input's failure, whatever raised it, is that input's failure; the rest of the batch is written.
+
+Files are made here by real codecs (and a DDS header by hand, as a fuzzer would leave it). The one
+fault that no file can cause, an unexpected exception, comes from a kernel whose ``apply`` raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from convcli.cli import app
+from convcli.kernels.library import load_library
+from convcli.pipeline.batch import run as run_batch
+from convcli.pipeline.manifest import manifest
+from convcli.pipeline.options import ApplyOptions
+from convcli.pipeline.planning import plan
+
+pytestmark = pytest.mark.usefixtures("workdir")
+runner = CliRunner()
+
+
+def photo(path: str, seed: int = 0) -> Path:
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(path)
+    return Path(path)
+
+
+def test_an_unexpected_error_fails_its_input_alone_with_its_type_and_traceback():
+    class Broken(type(load_library([])["edge"])):
+        def apply(self, color, alpha, convolve):
+            raise ZeroDivisionError("a bug somewhere")
+
+    edge = load_library([])["edge"]
+    broken = Broken("broken", [[1.0]])
+    sources = [photo("a.png"), photo("b.png", 1)]
+    targets = plan(sources, [edge], "out", ApplyOptions()) + plan(sources[:1], [broken], "out", ApplyOptions())
+    result = run_batch(targets, ApplyOptions())
+    assert sorted(os.listdir("out")) == ["a_edge.png", "b_edge.png"]
+    assert [(f.source.name, f.kernel, f.error_type) for f in result.failures] == [("a.png", "broken",
+                                                                                    "ZeroDivisionError")]
+    assert result.failures[0].message == ("a.png: unexpected ZeroDivisionError: a bug somewhere (a bug: please "
+                                          "report it with this file)")
+    assert result.exit_code == 1
+    record = next(item for item in manifest(result, targets, ApplyOptions())["inputs"] if item["source"] == "a.png")
+    assert record["status"] == "failed"
+    assert record["unexpected"][0]["type"] == "ZeroDivisionError"
+    assert "raise ZeroDivisionError" in record["unexpected"][0]["traceback"]
+    assert result.to_dict()["failures"][0]["type"] == "ZeroDivisionError"
+
+
+def dds_with_an_unknown_pixel_format(path: str) -> None:
+    """A DDS header whose FourCC no decoder knows: Pillow raises NotImplementedError."""
+    header = struct.pack("<4sIIIIIII44sIII4sIIIIIIIIII", b"DDS ", 124, 0x1007, 8, 8, 0, 0, 1, bytes(44), 32, 0x4,
+                         0, b"ZZZZ", 0, 0, 0, 0, 0, 0x1000, 0, 0, 0, 0)
+    Path(path).write_bytes(header + bytes(256))
+
+
+def test_a_pixel_format_pillow_does_not_decode_is_a_clear_input_error():
+    Path("in").mkdir()
+    dds_with_an_unknown_pixel_format("in/odd.dds")
+    photo("in/good.png")
+    result = runner.invoke(app, ["apply", "in", "-k", "edge", "-o", "out", "--report-json", "r.json"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "failed: in/odd.dds: a kind of image Pillow does not decode (Unimplemented pixel format 0)" \
+        in result.stderr
+    assert os.listdir("out") == ["good_edge.png"]
+    assert json.loads(Path("r.json").read_text())["failures"][0]["type"] is None  # not a bug: a known failure
+
+
+def test_a_resolution_no_file_can_hold_is_left_out():
+    exif = Image.Exif()
+    exif[0x011A], exif[0x011B], exif[0x0128] = 4294967295, 4294967295, 2  # X and Y resolution, in inches
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save("camera.jpg", exif=exif.tobytes())
+    with Image.open("camera.jpg") as image:
+        assert image.info["dpi"] == (4294967295, 4294967295)
+    result = runner.invoke(app, ["apply", "camera.jpg", "-k", "edge", "-o", "out.png"])
+    assert result.exit_code == 0, result.output
+    with Image.open("out.png") as image:
+        assert "dpi" not in image.info
+
+
+def test_every_extension_pillow_reads_is_taken_from_a_folder():
+    Path("in").mkdir()
+    frames = [Image.fromarray(np.full((16, 16, 3), value, np.uint8)) for value in (50, 150)]
+    frames[0].save("in/pair.mpo", save_all=True, append_images=frames[1:], format="MPO")
+    result = runner.invoke(app, ["apply", "in", "-k", "identity", "-o", "out"])
+    assert result.exit_code == 0, result.output
+    assert os.listdir("out") == ["pair_identity.png"]
+    assert "warning: in/pair.mpo: holds 2 images (MPO); the first is filtered (--frame picks others)" \
+        in result.stderr
+
+
+def test_an_ico_is_read_as_an_ico_after_tga_files():
+    Path("in").mkdir()
+    for index in range(4):
+        Image.fromarray(np.random.default_rng(index).integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+            f"in/a{index}.tga")
+    icon = np.random.default_rng(9).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(icon).save("in/z.ico", sizes=[(16, 16)])
+    result = runner.invoke(app, ["apply", "in", "-k", "identity", "-o", "out", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.asarray(Image.open("out/z_identity.png").convert("RGB")), icon)
