@@ -107,3 +107,29 @@ def test_an_ico_is_read_as_an_ico_after_tga_files():
     result = runner.invoke(app, ["apply", "in", "-k", "identity", "-o", "out", "-j", "1"])
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(np.asarray(Image.open("out/z_identity.png").convert("RGB")), icon)
+
+
+def icns_holding_a_png_of(side: int) -> bytes:
+    """An ICNS whose header says 512x512 and whose 'ic09' entry is a 1-bit PNG of side x side, all zero:
+    a few kilobytes that decode to side² pixels."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = (b"\x00" + bytes((side + 7) // 8)) * side
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
+    entry = b"ic09" + struct.pack(">I", 8 + len(png)) + png
+    return b"icns" + struct.pack(">I", 8 + len(entry)) + entry
+
+
+def test_a_bomb_inside_a_container_is_refused_before_it_is_decoded():
+    Path("bomb.icns").write_bytes(icns_holding_a_png_of(20000))  # 400 MP behind a 512x512 header
+    with Image.open("bomb.icns") as image:
+        assert image.size == (512, 512)
+    result = runner.invoke(app, ["apply", "bomb.icns", "-k", "edge", "-o", "out.png", "--max-pixels", "100000000"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert ("failed: bomb.icns: refused: an image inside it is over the --max-pixels limit of 100 MP (a "
+            "decompression bomb? Image size (400000000 pixels) exceeds limit of 200000000 pixels") in result.stderr
+    assert not Path("out.png").exists()

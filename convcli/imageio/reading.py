@@ -107,7 +107,19 @@ def display_name(path: Path) -> str:
     return "standard input" if str(path) == STDIN else str(path)
 
 
-_PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is process-wide: one open changes it at a time
+_PILLOW_LIMIT = threading.RLock()  # Image.MAX_IMAGE_PIXELS is process-wide: one read sets it at a time
+
+
+@contextlib.contextmanager
+def _pillow_limit(pixels: int | None):
+    """Pillow's own pixel limit set to ``pixels`` (None: off) while the block runs."""
+    with _PILLOW_LIMIT:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _refuse_bomb(name: str, width: int, height: int, max_pixels: int) -> None:
@@ -148,18 +160,14 @@ def _is_tiff(path: Path, data: bytes | None) -> bool:
 
 def _open(path: Path, data: bytes | None) -> Image.Image | None:
     """The file opened by Pillow (its header read), or None for a TIFF Pillow cannot hold."""
-    with _PILLOW_LIMIT:
-        limit = Image.MAX_IMAGE_PIXELS
-        # Pillow's own check would refuse before ours with a limit of its choosing: ours decides.
-        Image.MAX_IMAGE_PIXELS = None
+    # Off for the header alone, so that the refusal of an image too large is convcli's, with its sizes.
+    with _pillow_limit(None):
         try:
             return Image.open(_source(path, data))
         except UnidentifiedImageError:
             if _is_tiff(path, data):
                 return None
             raise
-        finally:
-            Image.MAX_IMAGE_PIXELS = limit
 
 
 def _deep_png(opened: Image.Image) -> bool:
@@ -225,8 +233,15 @@ def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = Fal
     path = Path(path)
     name = display_name(path)
     noticed: list[str] = []
-    with _reading(name), _library_warnings(name, noticed):
-        read = _load(path, data, name, gray, max_pixels, frames)
+    with _reading(name), _library_warnings(name, noticed), _pillow_limit(max_pixels):
+        # While decoding, Pillow's limit is convcli's: an image inside a container (an ICNS's JPEG 2000,
+        # an ICO's PNG) is refused when Pillow opens it, and a warning of one is a refusal too.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            read = _load(path, data, name, gray, max_pixels, frames)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise InputError(f"{name}: refused: an image inside it is over the `max_pixels` limit of "
+                             f"{max_pixels / 1e6:.0f} MP (a decompression bomb? {error})") from None
     return Frames(read.pictures, read.total, read.format, read.timing, read.warnings + tuple(noticed))
 
 
