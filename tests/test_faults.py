@@ -133,3 +133,32 @@ def test_a_bomb_inside_a_container_is_refused_before_it_is_decoded():
     assert ("failed: bomb.icns: refused: an image inside it is over the --max-pixels limit of 100 MP (a "
             "decompression bomb? Image size (400000000 pixels) exceeds limit of 200000000 pixels") in result.stderr
     assert not Path("out.png").exists()
+
+
+def test_a_run_cleans_up_only_its_own_temporary_files_and_skip_existing_removes_orphans():
+    import subprocess
+    import sys
+
+    from convcli.imageio.atomic import temporary_files
+    from convcli.pipeline.batch import remove_partial_files, skip_existing
+
+    photo("a.png")
+    Path("out").mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    try:
+        other = Path(f"out/.a_edge.png.p{sleeper.pid}.x1.part")  # another run, still writing
+        orphan = Path(f"out/.a_edge.png.p{int(dead.stdout)}.x2.part")  # a run that was killed
+        mine = Path(f"out/.a_edge.png.p{os.getpid()}.x3.part")
+        for path in (other, orphan, mine):
+            path.write_bytes(b"half")
+        targets = plan([Path("a.png")], [load_library([])["edge"]], "out", ApplyOptions())
+        assert temporary_files(targets[0].output) == sorted([other, orphan, mine])
+        assert remove_partial_files(targets) == 1  # this process's run: its own file alone
+        assert sorted(Path("out").iterdir()) == sorted([other, orphan])
+        todo, existing = skip_existing(targets)
+        assert (len(todo), existing) == (1, [])
+        assert list(Path("out").iterdir()) == [other]  # the orphan is gone; the live run's file stays
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import io
 import os
 import sys
@@ -19,6 +20,41 @@ from convcli.errors import OutputError
 
 #: The output that is standard output.
 STDOUT = Path("-")
+
+#: The environment variable naming the run a process writes for (its workers' temporary files carry it).
+RUN_VARIABLE = "CONVCLI_RUN"
+
+
+def run_token() -> str:
+    """This run's part of temporary file names: ``p`` and the id of the process that started the run."""
+    return os.environ.get(RUN_VARIABLE) or f"p{os.getpid()}"
+
+
+def temporary_files(path: Path, token: str | None = None) -> list[Path]:
+    """The temporary files left next to ``path`` by the run ``token`` (None: by any run)."""
+    pattern = f".{glob.escape(path.name)}.{token or 'p*'}.*.part"
+    return sorted(path.parent.glob(pattern))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
+def orphans(path: Path) -> list[Path]:
+    """The temporary files next to ``path`` whose run has ended without removing them (killed), on
+    this machine: those of running processes are left alone."""
+    found = []
+    for leftover in temporary_files(path):
+        token = leftover.name[len(path.name) + 2:].split(".", 1)[0]
+        if token[1:].isdigit() and not _alive(int(token[1:])):
+            found.append(leftover)
+    return found
 
 
 @functools.cache
@@ -45,7 +81,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
             raise OutputError(f"standard output: cannot write ({error.strerror or error})") from None
         return
     try:
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{run_token()}.", suffix=".part")
     except OSError as error:
         raise OutputError(f"{path}: cannot write ({error.strerror})") from None
     try:

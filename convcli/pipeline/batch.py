@@ -14,7 +14,7 @@ from pathlib import Path
 
 from convcli.choices import EXECUTORS
 from convcli.errors import ParameterError
-from convcli.imageio.atomic import STDOUT
+from convcli.imageio.atomic import STDOUT, orphans, run_token, temporary_files
 from convcli.imageio.writing import output_format
 from convcli.pipeline.executors import Job, make_executor
 from convcli.pipeline.options import ApplyOptions
@@ -60,18 +60,26 @@ Progress = Callable[[BatchProgress], None]
 
 
 def skip_existing(targets: list[Target]) -> tuple[list[Target], list[Target]]:
-    """Split ``targets`` into those still to write and those whose output already exists."""
+    """Split ``targets`` into those still to write and those whose output already exists, and remove the
+    temporary files that killed runs left beside them."""
     def written(target: Target) -> bool:
         return target.output != STDOUT and target.output.exists()
 
+    for target in targets:
+        if target.output != STDOUT:
+            for leftover in orphans(target.output):
+                leftover.unlink(missing_ok=True)
     return [t for t in targets if not written(t)], [t for t in targets if written(t)]
 
 
-def remove_partial_files(targets: list[Target]) -> int:
-    """Remove the temporary files that interrupted workers may have left next to the outputs."""
+def remove_partial_files(targets: list[Target], token: str | None = None) -> int:
+    """Remove the temporary files that this run's interrupted workers (``token``, default this process's
+    run) may have left next to the outputs; another run's are left alone."""
     removed = 0
     for target in targets:
-        for leftover in target.output.parent.glob(f".{target.output.name}.*.part"):
+        if target.output == STDOUT:
+            continue
+        for leftover in temporary_files(target.output, token or run_token()):
             leftover.unlink(missing_ok=True)
             removed += 1
     return removed
@@ -91,7 +99,7 @@ def run(targets: list[Target], options: ApplyOptions, batch: BatchOptions = Batc
                              "standard output; name files")
     todo, existing = skip_existing(targets) if batch.skip_existing else (targets, [])
     global_range = find_global_range(targets, options) if any("global" in t.maps for t in targets) else None
-    jobs = [Job(i, source, tuple(group), options, global_range, batch.montage is not None)
+    jobs = [Job(i, source, tuple(group), options, global_range, batch.montage is not None, run_token())
             for i, (source, group) in enumerate(by_source(todo).items())]
     result = RunResult([], [], 0.0, global_range, existing=[t.output for t in existing],
                        not_images=list(not_images or []), pending=[job.source for job in jobs])

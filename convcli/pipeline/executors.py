@@ -20,6 +20,7 @@ from typing import Protocol
 
 from convcli.engine.threads import THREADS_VARIABLE, default_workers
 from convcli.errors import ParameterError
+from convcli.imageio.atomic import RUN_VARIABLE, run_token
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
 from convcli.pipeline.process import SourceResult, process_source
@@ -35,10 +36,13 @@ class Job:
     options: ApplyOptions
     global_range: tuple[float, float] | None
     tiles: bool
+    run: str = ""  # the run's token for temporary file names (atomic.run_token), set where the job runs
 
 
 def run_job(job: Job) -> tuple[int, SourceResult]:
     """Process one input (in whichever process or cluster worker runs it)."""
+    if job.run:
+        os.environ[RUN_VARIABLE] = job.run
     try:
         return job.index, process_source(job.source, list(job.targets), job.options, job.global_range,
                                          tiles=job.tiles)
@@ -76,11 +80,13 @@ class Serial:
         pass
 
 
-def _start_worker(threads: int) -> None:
+def _start_worker(threads: int, run: str) -> None:
     # The parent handles Ctrl-C and stops the pool; workers must not each print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The cores are shared between the worker processes: each engine gets its part of them.
     os.environ[THREADS_VARIABLE] = str(threads)
+    # Temporary files carry the parent's run, so that its clean-up finds them and no other run's.
+    os.environ[RUN_VARIABLE] = run
 
 
 class LocalPool:
@@ -94,7 +100,7 @@ class LocalPool:
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         processes = min(self.workers, len(jobs))
         self.pool = multiprocessing.get_context(method).Pool(
-            processes, initializer=_start_worker, initargs=(max(1, default_workers() // processes),))
+            processes, initializer=_start_worker, initargs=(max(1, default_workers() // processes), run_token()))
         self.stream = self.pool.imap_unordered(run_job, jobs)
 
     def results(self) -> Iterator[tuple[int, SourceResult]]:
