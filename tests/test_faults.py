@@ -162,3 +162,46 @@ def test_a_run_cleans_up_only_its_own_temporary_files_and_skip_existing_removes_
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def _grandchildren(pid: int) -> list[int]:
+    """The processes two generations below ``pid``: a forkserver pool's workers."""
+    def children(parent: int) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == parent:
+                    found.append(int(entry.name))
+        return found
+
+    return [grandchild for child in children(pid) for grandchild in children(child)]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the workers through /proc")
+def test_a_killed_worker_is_replaced_and_the_run_ends_with_every_file_whole():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    Path("in").mkdir()
+    for index in range(6):
+        Image.fromarray(np.random.default_rng(index).integers(0, 256, (700, 700, 3), dtype=np.uint8)).save(
+            f"in/{index}.png", compress_level=0)
+    process = subprocess.Popen([sys.executable, "-m", "convcli", "apply", "in", "-k", "gaussian:sigma=6", "-o", "out",
+                                "-j", "2", "--manifest", "m.json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "COLUMNS": "200"})
+    deadline = time.monotonic() + 60
+    while len(_grandchildren(process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the workers are filtering
+    os.kill(_grandchildren(process.pid)[0], signal.SIGKILL)  # as the OOM killer would
+    _, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert sorted(os.listdir("out")) == [f"{index}_gaussian-sigma6.png" for index in range(6)]  # no .part left
+    assert {item["status"] for item in json.loads(Path("m.json").read_text())["inputs"]} == {"written"}

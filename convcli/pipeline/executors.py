@@ -20,10 +20,12 @@ from typing import Protocol
 
 from convcli.engine.threads import THREADS_VARIABLE, default_workers
 from convcli.errors import ParameterError
-from convcli.imageio.atomic import RUN_VARIABLE, run_token
+from convcli.imageio.atomic import RUN_VARIABLE, STDOUT, run_token, temporary_files
+from convcli.imageio.reading import display_name
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
 from convcli.pipeline.process import SourceResult, process_source
+from convcli.pipeline.results import Failure
 
 
 @dataclass(frozen=True)
@@ -90,27 +92,71 @@ def _start_worker(threads: int, run: str) -> None:
 
 
 class LocalPool:
-    """Worker processes on this machine, the cores shared between their engines."""
+    """Worker processes on this machine, the cores shared between their engines.
+
+    A worker that dies (killed, or out of memory) breaks the pool: the inputs it and the others were
+    working on are run again, each alone in a fresh worker, so that the one that kills its worker fails
+    by itself (named in the summary) and the run always ends.
+    """
 
     def __init__(self, workers: int):
         self.workers = workers
         self.pool = None
 
-    def start(self, jobs: list[Job]) -> None:
+    def _pool(self, processes: int):
+        from concurrent.futures import ProcessPoolExecutor
+
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        processes = min(self.workers, len(jobs))
-        self.pool = multiprocessing.get_context(method).Pool(
-            processes, initializer=_start_worker, initargs=(max(1, default_workers() // processes), run_token()))
-        self.stream = self.pool.imap_unordered(run_job, jobs)
+        self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
+                                        initializer=_start_worker,
+                                        initargs=(max(1, default_workers() // processes), run_token()))
+        return self.pool
+
+    def start(self, jobs: list[Job]) -> None:
+        pool = self._pool(min(self.workers, len(jobs)))
+        self.futures = {pool.submit(run_job, job): job for job in jobs}
 
     def results(self) -> Iterator[tuple[int, SourceResult]]:
-        yield from self.stream
-        self.pool.close()
+        from concurrent.futures.process import BrokenProcessPool
+
+        broken = yield from self._gather(self.futures)
+        if broken:  # the inputs of a broken pool, again in a fresh one
+            broken = yield from self._gather({self._pool(min(self.workers, len(broken))).submit(run_job, job): job
+                                              for job in broken})
+        for job in broken:  # broken twice: each alone, so that the one that kills its worker fails by itself
+            try:
+                yield self._pool(1).submit(run_job, job).result()
+            except BrokenProcessPool:
+                yield job.index, SourceResult(failures=[Failure(
+                    job.source, f"{display_name(job.source)}: its worker process died while filtering it "
+                                "(killed, or out of memory?)")])
+            self.stop()
+
+    def _gather(self, futures: dict):
+        """Yield each finished job's result; return the jobs of a pool that broke, in input order."""
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        broken = []
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                broken.append(futures[future])
+        self.stop()
+        for job in broken:  # what a killed worker was writing: no other worker is on these outputs now
+            for target in job.targets:
+                if target.output != STDOUT:
+                    for leftover in temporary_files(target.output, job.run or None):
+                        leftover.unlink(missing_ok=True)
+        return sorted(broken, key=lambda job: job.index)
 
     def stop(self) -> None:
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            # Ctrl-C: end the workers now (their files are whole or temporary), rather than wait for them.
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.terminate()
+            self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
 
 
