@@ -146,7 +146,7 @@ def test_a_bomb_is_refused_from_its_header(workdir):
     Image.fromarray(picture(1)).save("small.png")
     result = invoke("apply", "small.png", "bomb.png", "-k", "blur", "-o", "out", "--max-pixels", "100")
     assert result.exit_code == 1
-    assert "failed: small.png: refused: 20x16 is 0 MP, over the --max-pixels limit of 0 MP" in result.stderr
+    assert "failed: small.png: refused: 20x16 is 320 pixels, over the --max-pixels limit of 100 pixels" in result.stderr
     assert invoke("apply", "small.png", "-k", "blur", "-o", "ok.png", "--max-pixels", "320").exit_code == 0
 
 

@@ -580,7 +580,8 @@ def test_a_bomb_on_a_later_page_is_refused():
         tiff.write(np.zeros((300, 300), np.uint8))
     result = run("apply", "bomb.tif", "-k", "edge", "-o", "out.tif", "--max-pixels", "1000")
     assert result.exit_code == 1
-    assert "failed: bomb.tif: refused: 300x300 is 0 MP, over the --max-pixels limit of 0 MP" in result.stderr
+    assert ("failed: bomb.tif: refused: 300x300 is 90000 pixels, over the --max-pixels limit of 1000 pixels"
+            in result.stderr)
 
 
 @pytest.mark.parametrize("layout", ["planar", "white_is_zero", "mixed_depths"])
@@ -683,3 +684,91 @@ def test_an_apng_default_image_stays_out_of_the_animation():
     result = run("apply", "default.png", "-k", "identity", "-o", "out.gif")
     assert "warning: out.gif: the APNG's default image, not part of its animation, is frame 0 of this GIF" \
         in result.stderr
+
+
+# ---------------------------------------------------------------------------- from a second review
+
+
+def test_files_beside_the_maps_never_overwrite_an_input_or_a_map():
+    Image.fromarray(pixels((H, W, 3))).save("a.png")
+    before = Path("a.png").read_bytes()
+    assert_error(run("apply", "a.png", "-k", "edge", "-o", "out.png", "--manifest", "a.png"), 2,
+                 "Error: --manifest a.png is one of the inputs; refusing to overwrite it")
+    assert_error(run("apply", "a.png", "-k", "edge", "-o", "out.png", "--report-json", "out.png"), 2,
+                 "Error: --report-json out.png is one of the maps this run writes; give it a file of its own")
+    assert_error(run("apply", "a.png", "-k", "edge", "-o", "out", "--montage", "out/a_edge.png"), 2,
+                 "Error: --montage out/a_edge.png is one of the maps this run writes; give it a file of its own")
+    assert_error(run("apply", "a.png", "-k", "edge", "-o", "out", "--manifest", "r.json", "--report-json", "r.json"),
+                 2, "Error: --manifest and --report-json are both r.json; give each a file of its own")
+    assert Path("a.png").read_bytes() == before and not Path("out").exists() and not Path("out.png").exists()
+
+
+def test_a_symbolic_link_is_written_through_and_a_named_pipe_into():
+    import threading
+
+    Image.fromarray(pixels((H, W, 3))).save("a.png")
+    Path("real.png").write_bytes(b"old")
+    Path("link.png").symlink_to("real.png")
+    assert_ok(run("apply", "a.png", "-k", "edge", "-o", "link.png"))
+    assert Path("link.png").is_symlink()
+    with Image.open("real.png") as image:
+        assert image.size == (W, H)
+    os.mkfifo("pipe.json")
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(Path("pipe.json").read_bytes()))
+    reader.start()
+    assert_ok(run("apply", "a.png", "-k", "edge", "-o", "b.png", "--report-json", "pipe.json"))
+    reader.join(timeout=30)
+    assert json.loads(received[0])["outputs"][0]["output"] == "b.png"
+    assert Path("pipe.json").is_fifo()
+
+
+def test_many_small_pages_count_together_against_the_pixel_limit():
+    with tifffile.TiffWriter("pages.tif") as tiff:
+        for _ in range(5):
+            tiff.write(np.zeros((100, 100), np.uint8), compression="zlib")
+    result = run("apply", "pages.tif", "-k", "edge", "-o", "out.tif", "--max-pixels", "30000")
+    assert result.exit_code == 1
+    assert ("failed: pages.tif: refused: 4 frames hold 40000 pixels together, over the --max-pixels limit of "
+            "30000 pixels; raise it, or pick frames with --frame") in result.stderr
+    assert_ok(run("apply", "pages.tif", "-k", "edge", "-o", "out.tif", "--max-pixels", "30000", "--frame", "0-2"))
+
+
+def test_transparency_that_moves_stays_where_each_frame_has_it_in_a_gif():
+    frames = []
+    for index in range(3):
+        rgba = np.dstack([pixels((H, W, 3), seed=index), np.full((H, W), 255, np.uint8)])
+        rgba[2:6, 3 * index:3 * index + 4, 3] = 0  # a clear box that moves
+        frames.append(rgba)
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save("anim.png", save_all=True, append_images=images[1:], duration=[50, 50, 50])
+    assert_ok(run("apply", "anim.png", "-k", "identity", "-o", "out.gif"))
+    with Image.open("out.gif") as image:
+        for index, frame in enumerate(frames):
+            image.seek(index)
+            clear = np.asarray(image.convert("RGBA"))[..., 3] == 0
+            np.testing.assert_array_equal(clear, frame[..., 3] == 0)
+
+
+@pytest.mark.parametrize(("source", "plays", "written", "loop"), [
+    ("gif", None, "png", 1),  # no loop block: a GIF plays once
+    ("gif", 1, "png", 2),  # a GIF's loop count repeats after the first play
+    ("png", 1, "gif", None),  # an APNG that plays once: a GIF without a loop block
+    ("png", 3, "gif", 2),
+    ("webp", 0, "gif", 0),  # for ever
+])
+def test_loop_counts_mean_the_same_plays_in_every_format(source, plays, written, loop):
+    images = [Image.fromarray(pixels((H, W, 3), seed=i)) for i in range(2)]
+    params = {} if plays is None else {"loop": plays}
+    images[0].save(f"in.{source}", save_all=True, append_images=images[1:], duration=[50, 50], **params)
+    assert_ok(run("apply", f"in.{source}", "-k", "identity", "-o", f"out.{written}"))
+    assert frames_of(f"out.{written}")[2] == loop
+
+
+def test_a_frame_asked_twice_is_written_twice():
+    images = [Image.fromarray(pixels((H, W, 3), seed=i)) for i in range(3)]
+    images[0].save("anim.png", save_all=True, append_images=images[1:], duration=[10, 20, 30])
+    assert_ok(run("apply", "anim.png", "-k", "identity", "--frame", "2,0,-1", "-o", "out.tif"))
+    with tifffile.TiffFile("out.tif") as tif:
+        pages = [page.asarray() for page in tif.pages]
+    assert len(pages) == 3 and np.array_equal(pages[0], pages[2])

@@ -126,7 +126,7 @@ def apply(
     from convcli.pipeline.batch import BatchOptions, run
     from convcli.pipeline.manifest import write_manifest
     from convcli.pipeline.options import ApplyOptions
-    from convcli.pipeline.planning import plan
+    from convcli.pipeline.planning import check_side_files, plan
 
     settings = Settings(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation, flip=flip,
                         method=method.value)
@@ -151,6 +151,7 @@ def apply(
         chosen = [depthwise_entry(chosen, pointwise)]
     found = expand_inputs(inputs, recursive=recursive)
     targets = plan(found.images, chosen, output, options)
+    check_side_files(targets, {"report_json": report_json, "manifest": manifest, "montage": montage})
     if dry_run:
         out_console.print(plan_table(targets))
         out_console.print(f"{len(targets)} outputs from {len(found.images)} inputs; {len(found.skipped)} "

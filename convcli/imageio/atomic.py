@@ -69,8 +69,19 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write ``path`` through a temporary file in the same folder, renamed into place when complete.
 
     An interrupted run leaves no half-written output: the temporary file is removed on any error.
-    ``path`` :data:`STDOUT` writes to standard output once the whole file is made.
+    ``path`` :data:`STDOUT` writes to standard output once the whole file is made; a symbolic link is
+    written through (its target replaced, the link kept), and a device or a named pipe (``/dev/stdout``)
+    is written straight into.
     """
+    if path.is_symlink():  # write the file it points to, and keep the link
+        path = path.resolve()
+    if path.exists() and not path.is_file() and not path.is_dir():  # a device or a named pipe: straight in
+        try:
+            with open(path, "wb") as handle:
+                write(handle)
+        except OSError as error:
+            raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+        return
     if path == STDOUT:
         buffer = io.BytesIO()
         write(buffer)

@@ -46,9 +46,9 @@ class FrameSelection:
         return cls(text, tuple(ranges))
 
     def pick(self, total: int, name: str) -> tuple[int, ...]:
-        """The frame numbers of a file of ``total`` frames, in the order asked, each once; an
-        :class:`InputError` when a number is past the last frame."""
-        picked: dict[int, None] = {}
+        """The frame numbers of a file of ``total`` frames, in the order asked (a frame asked twice is
+        written twice); an :class:`InputError` when a number is past the last frame."""
+        picked: list[int] = []
         for first, last in self.ranges:
             end = total - 1 if last is None else last
             start, end = (total + first, total + end) if first < 0 else (first, end)
@@ -56,7 +56,7 @@ class FrameSelection:
                 frames = f"{total} frame{'s' if total != 1 else ''}"
                 wanted = first if not 0 <= start < total else end
                 raise InputError(f"{name}: has {frames} (0-{total - 1}); `frame` {self.text} asks for {wanted}")
-            picked.update(dict.fromkeys(range(start, end + 1)))
+            picked.extend(range(start, end + 1))
         return tuple(picked)
 
 
@@ -68,9 +68,20 @@ def pick_frames(selection: FrameSelection | None, total: int, name: str) -> tupl
 @dataclass(frozen=True)
 class Timing:
     """How an animation plays: each written frame's duration in milliseconds (None where the file gave
-    none), the loop count (0 for ever, None when the file did not say) and whether the first frame is an
-    APNG's default image (shown where animation is not, and not part of the animation)."""
+    none), how many times it plays (0 for ever; APNG's and WebP's count, where a GIF's loop count is the
+    plays after the first: :func:`gif_plays`, :func:`gif_loop`) and whether the first frame is an APNG's
+    default image (shown where animation is not, and not part of the animation)."""
 
     durations: tuple[int | None, ...]
-    loop: int | None = None
+    plays: int = 0
     default_image: bool = False
+
+
+def gif_plays(loop: int | None) -> int:
+    """The plays of a GIF whose NETSCAPE loop count is ``loop`` (None: no loop block, it plays once)."""
+    return 1 if loop is None else 0 if loop == 0 else loop + 1
+
+
+def gif_loop(plays: int) -> int | None:
+    """The NETSCAPE loop count of a GIF that plays ``plays`` times (None: write no loop block)."""
+    return 0 if plays == 0 else None if plays == 1 else plays - 1

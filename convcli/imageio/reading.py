@@ -26,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from convcli.choices import DEFAULT_MAX_PIXELS
 from convcli.errors import InputError
 from convcli.imageio import png16, tiff
-from convcli.imageio.frames import FrameSelection, Timing, pick_frames
+from convcli.imageio.frames import FrameSelection, Timing, gif_plays, pick_frames
 from convcli.pixels.colormaps import to_gray
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
@@ -122,10 +122,34 @@ def _pillow_limit(pixels: int | None):
             Image.MAX_IMAGE_PIXELS = saved
 
 
+def megapixels(pixels: int) -> str:
+    """``pixels`` for a message: ``179 MP``, ``2.5 MP``, or ``1961 pixels`` under a tenth of a megapixel."""
+    if pixels < 100_000:
+        return f"{pixels} pixels"
+    return f"{pixels / 1e6:.1f} MP" if pixels < 10_000_000 else f"{pixels / 1e6:.0f} MP"
+
+
 def _refuse_bomb(name: str, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
-        raise InputError(f"{name}: refused: {width}x{height} is {width * height / 1e6:.0f} MP, over the "
-                         f"`max_pixels` limit of {max_pixels / 1e6:.0f} MP (a decompression bomb?)")
+        raise InputError(f"{name}: refused: {width}x{height} is {megapixels(width * height)}, over the "
+                         f"`max_pixels` limit of {megapixels(max_pixels)} (a decompression bomb?)")
+
+
+class _PixelBudget:
+    """The pixels of one input's frames together, held to the limit: many pages of a few megapixels each
+    are as large as one page of their sum."""
+
+    def __init__(self, name: str, max_pixels: int):
+        self.name, self.max_pixels, self.used, self.frames = name, max_pixels, 0, 0
+
+    def __call__(self, width: int, height: int) -> None:
+        _refuse_bomb(self.name, width, height, self.max_pixels)
+        self.used += width * height
+        self.frames += 1
+        if self.used > self.max_pixels:
+            raise InputError(f"{self.name}: refused: {self.frames} frames hold {megapixels(self.used)} together, "
+                             f"over the `max_pixels` limit of {megapixels(self.max_pixels)}; raise it, or pick "
+                             "frames with `frame`")
 
 
 @contextlib.contextmanager
@@ -241,22 +265,20 @@ def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = Fal
             read = _load(path, data, name, gray, max_pixels, frames)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise InputError(f"{name}: refused: an image inside it is over the `max_pixels` limit of "
-                             f"{max_pixels / 1e6:.0f} MP (a decompression bomb? {error})") from None
+                             f"{megapixels(max_pixels)} (a decompression bomb? {error})") from None
     return Frames(read.pictures, read.total, read.format, read.timing, read.warnings + tuple(noticed))
 
 
 def _load(path: Path, data: bytes | None, name: str, gray: bool, max_pixels: int,
           frames: FrameSelection | None) -> Frames:
-    def check_size(width: int, height: int) -> None:
-        _refuse_bomb(name, width, height, max_pixels)
-
+    check_size = _PixelBudget(name, max_pixels)
     opened = _open(path, data)
     if opened is None or (opened.format == "TIFF" and tiff.needs_tifffile(_source(path, data))):
         if opened is not None:
             opened.close()
         return _tiff_frames(path, data, name, gray, check_size, frames)
     with opened:
-        check_size(*opened.size)
+        _refuse_bomb(name, *opened.size, max_pixels)  # the header's size, before anything else is read
         total = getattr(opened, "n_frames", 1)
         warned = ()
         if opened.format in _FIRST_IMAGE_ONLY and total > 1 and frames is None:
@@ -290,7 +312,7 @@ def _pillow_frames(opened: Image.Image, picked: tuple[int, ...], total: int, gra
     for index in picked:
         if total > 1:
             opened.seek(index)
-            check_size(*opened.size)  # each page of a TIFF has its own
+        check_size(*opened.size)  # each page of a TIFF has its own size, and all count together
         opened.load()
         if total == 1:
             image = ImageOps.exif_transpose(opened, in_place=True) or opened  # no copy when nothing turns
@@ -303,7 +325,9 @@ def _pillow_frames(opened: Image.Image, picked: tuple[int, ...], total: int, gra
     if animated:
         opened.seek(0)
         hidden = bool(opened.info.get("default_image")) and picked[0] == 0
-        timing = Timing(tuple(None if d is None else int(d) for d in durations), opened.info.get("loop"), hidden)
+        loop = opened.info.get("loop")
+        plays = gif_plays(loop) if opened.format == "GIF" else int(loop or 0)
+        timing = Timing(tuple(None if d is None else int(d) for d in durations), plays, hidden)
     return Frames(tuple(pictures), total, opened.format, timing, warned)
 
 

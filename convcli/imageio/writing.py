@@ -20,7 +20,7 @@ from PIL import Image
 from convcli.errors import OutputError, ParameterError
 from convcli.imageio import png16, tiff
 from convcli.imageio.atomic import STDOUT, atomic_write
-from convcli.imageio.frames import Timing
+from convcli.imageio.frames import Timing, gif_loop
 
 #: Output extensions and what they are written as.
 WRITE_FORMATS = {
@@ -238,12 +238,13 @@ def _write_pillow(path: Path, frames: list[np.ndarray], out: Encoding, warnings:
                         "or clear")
     if len(images) > 1:
         params.update(save_all=True, append_images=images[1:])
+        if out.fmt == "GIF" and frames[0].ndim == 3 and frames[0].shape[2] == 4:
+            params["disposal"] = 2  # each frame whole: what is clear in it must not show the one before
         if out.timing is not None:
             params["duration"] = [d or 0 for d in out.timing.durations]
-            if out.timing.loop is not None:
-                params["loop"] = out.timing.loop
-            elif out.fmt != "GIF":  # a GIF without a loop count plays once; APNG and WebP say so with 1
-                params["loop"] = 1
+            loop = gif_loop(out.timing.plays) if out.fmt == "GIF" else out.timing.plays
+            if loop is not None:
+                params["loop"] = loop
             if out.timing.default_image and out.fmt == "PNG":
                 params["default_image"] = True
                 params["duration"] = params["duration"][1:]  # Pillow times the animation's frames alone

@@ -192,6 +192,25 @@ def _check_names(targets: list[Target], run: _Run, sources: list[Path]) -> None:
                 raise ParameterError(f"output {target.output} is one of the inputs; refusing to overwrite it")
 
 
+def check_side_files(targets: list[Target], files: dict[str, Path | None]) -> None:
+    """Refuse a file the run writes beside its maps (``report_json``, ``manifest``, ``montage``, by
+    option name) that would overwrite one of the inputs, one of the maps, or another of these."""
+    sources = {target.source for target in targets}
+    outputs = {target.output for target in targets if target.output != STDOUT}
+    seen: dict[Path, str] = {}
+    for option, path in files.items():
+        if path is None or path == STDOUT:
+            continue
+        if any(_same_file(path, source) for source in sources):
+            raise ParameterError(f"`{option}` {path} is one of the inputs; refusing to overwrite it")
+        if any(_same_file(path, output) for output in outputs):
+            raise ParameterError(f"`{option}` {path} is one of the maps this run writes; give it a file of its own")
+        key = path.resolve()
+        if key in seen:
+            raise ParameterError(f"`{option}` and `{seen[key]}` are both {path}; give each a file of its own")
+        seen[key] = option
+
+
 def _templates(template: str) -> list[str]:
     """``name`` templates like ``template`` that say more of the input: its extension, its folder."""
     fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
