@@ -205,3 +205,35 @@ def test_a_killed_worker_is_replaced_and_the_run_ends_with_every_file_whole():
     assert "Traceback" not in stderr
     assert sorted(os.listdir("out")) == [f"{index}_gaussian-sigma6.png" for index in range(6)]  # no .part left
     assert {item["status"] for item in json.loads(Path("m.json").read_text())["inputs"]} == {"written"}
+
+
+@pytest.mark.parametrize("spec", ["gaussian:sigma=1e308", "disk:radius=1e308", "gabor:sigma=2,gamma=5e-324",
+                                  "unsharp:sigma=1e308", "laplacian_of_gaussian:sigma=1e308"])
+def test_a_generator_call_too_large_for_floats_is_one_error_line(spec):
+    photo("a.png")
+    result = runner.invoke(app, ["apply", "a.png", "-k", spec, "-o", "out.png"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr == f"Error: kernel '{spec}': the kernel would be wider than the limit of 1025\n"
+
+
+def test_named_pipes_are_refused_as_inputs_and_kernel_files():
+    photo("a.png")
+    for name in ("pipe.png", "pipe.npy", "pipe.toml"):
+        os.mkfifo(name)
+    cases = [(["pipe.png", "-k", "edge"], "Error: INPUT pipe.png is not a regular file (a named pipe or a device?); "
+                                          "pipe it into - instead\n"),
+             (["a.png", "-k", "pipe.npy"], "Error: pipe.npy: not a regular file (a named pipe or a device?)\n"),
+             (["a.png", "-k", "edge", "--kernels", "pipe.toml"],
+              "Error: pipe.toml: not a regular file (a named pipe or a device?)\n")]
+    for arguments, message in cases:
+        result = runner.invoke(app, ["apply", *arguments, "-o", "out.png"])
+        assert (result.exit_code, result.stderr) == (2, message)
+
+
+def test_a_glob_does_not_follow_a_link_round_a_loop():
+    Path("a").mkdir()
+    photo("a/x.png")
+    Path("a/up").symlink_to("..")
+    result = runner.invoke(app, ["apply", "**/*.png", "-k", "edge", "-o", "out"])
+    assert result.exit_code == 0, result.output
+    assert [str(p.relative_to("out")) for p in sorted(Path("out").rglob("*.png"))] == ["a/x_edge.png"]

@@ -103,7 +103,7 @@ Recursive = Annotated[bool, typer.Option("--recursive", "-r", rich_help_panel=BA
                                          help="Look for images in sub-folders too; the output mirrors the tree.")]
 Workers = Annotated[int | None, typer.Option(
     "--workers", "-j", min=1, metavar="N", rich_help_panel=BATCH, show_default=False,
-    help="Processes working in parallel (default: one per CPU).")]
+    help="Processes working in parallel (default: one per CPU; at most four per CPU, and one per input).")]
 ExecutorOption = Annotated[Executor, typer.Option(
     "--executor", rich_help_panel=BATCH,
     help="local (this machine) or dask (a Dask cluster: pip install 'convcli[dask]'; inputs and outputs "

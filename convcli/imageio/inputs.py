@@ -7,7 +7,6 @@ mirror the input tree: ``photos/2024/a.jpg`` found under the argument ``photos``
 
 from __future__ import annotations
 
-import glob
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,17 @@ def _glob_root(pattern: str) -> Path:
     parts = Path(pattern).parts
     fixed = [part for part in parts[:next((i for i, p in enumerate(parts) if _GLOB_CHARS & set(p)), len(parts))]]
     return Path(*fixed) if fixed else Path(".")
+
+
+def _glob(root: Path, pattern: str) -> list[Path]:
+    """The files ``pattern`` matches under ``root``, sorted: ``**`` recurses without following a link to
+    a folder round a loop (pathlib's walk), and hidden files and folders are left out, as the shell does."""
+    relative = Path(pattern).relative_to(root) if Path(pattern).is_absolute() or root != Path(".") else Path(pattern)
+    matches = []
+    for match in root.glob(str(relative)):
+        if not any(part.startswith(".") for part in match.relative_to(root).parts):
+            matches.append(match)
+    return sorted(matches)
 
 
 def _from_folder(folder: Path, recursive: bool, extensions: set[str], found: Inputs) -> None:
@@ -91,10 +101,13 @@ def expand_inputs(arguments: list[str | Path], *, recursive: bool = False) -> In
         elif path.is_dir():
             _from_folder(path, recursive, extensions, found)
         elif path.exists():
+            if not path.is_file():
+                raise ParameterError(f"INPUT {text} is not a regular file (a named pipe or a device?); pipe it "
+                                     "into - instead")
             found.images.append(InputImage(path, Path(path.name)))
         elif _GLOB_CHARS & set(text):
             root = _glob_root(text)
-            for match in sorted(Path(m) for m in glob.glob(text, recursive=True)):
+            for match in _glob(root, text):
                 if not match.is_file():
                     continue
                 if match.suffix.lower() in extensions:

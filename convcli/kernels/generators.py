@@ -211,11 +211,21 @@ def generate(name: str, params: dict, where: str) -> np.ndarray:
                 raise KernelError(f"{where}: {key} {int(value)} is larger than the limit of {MAX_KERNEL_SIDE}")
             value = int(value)
         values[key] = value
-    side = generator.side(values)
+    try:
+        side = generator.side(values)
+    except (OverflowError, ValueError):  # a sigma or a radius of 1e308: no side is that large
+        side = math.inf
     if side > MAX_KERNEL_SIDE:
-        raise KernelError(f"{where}: the kernel would be {side:.0f} pixels across, larger than the limit of "
-                          f"{MAX_KERNEL_SIDE}")
-    return generator.function(**values)
+        across = f"{side:.0f} pixels across, larger" if side < 1e12 else "wider"
+        raise KernelError(f"{where}: the kernel would be {across} than the limit of {MAX_KERNEL_SIDE}")
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            weights = generator.function(**values)
+    except (FloatingPointError, OverflowError, ZeroDivisionError) as error:
+        raise KernelError(f"{where}: these parameters take the weights out of floating point ({error})") from None
+    if not np.all(np.isfinite(weights)):
+        raise KernelError(f"{where}: these parameters give weights that are not finite")
+    return weights
 
 
 def parse_call(spec: str) -> tuple[str, dict]:

@@ -171,6 +171,9 @@ def read_kernel_file(path: Path | str, problems: Problems, source: str | None = 
     path = Path(path)
     result = KernelFile(source or str(path))
     source = result.source
+    if path.exists() and not path.is_file():
+        problems.add(f"{source}: not a regular file (a named pipe or a device?)")
+        return result
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

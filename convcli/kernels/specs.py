@@ -37,8 +37,15 @@ def _safe_stem(path: Path) -> str:
     return stem if NAME_PATTERN.fullmatch(stem) else f"k_{stem}"
 
 
+def _regular(path: Path | str) -> None:
+    """Refuse a kernel file that is a named pipe or a device: reading one could wait for ever."""
+    if Path(path).exists() and not Path(path).is_file():
+        raise KernelError(f"{path}: not a regular file (a named pipe or a device?)")
+
+
 def read_npy(path: Path | str) -> np.ndarray:
     """``np.load`` without pickles, every failure a :class:`KernelError` naming the file."""
+    _regular(path)
     try:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -75,6 +82,7 @@ def load_mat_kernel(path: Path) -> Kernel:
     (divided by 255) to become the kernel's bias.
     """
     source = str(path)
+    _regular(path)
     try:
         lines = [line.split("#")[0].split() for line in path.read_text(encoding="utf-8").splitlines()]
     except FileNotFoundError:

@@ -91,6 +91,10 @@ def _start_worker(threads: int, run: str) -> None:
     os.environ[RUN_VARIABLE] = run
 
 
+#: Worker processes beyond this many per CPU only take memory (``-j 100000``).
+MAX_WORKERS_PER_CPU = 4
+
+
 class LocalPool:
     """Worker processes on this machine, the cores shared between their engines.
 
@@ -113,7 +117,8 @@ class LocalPool:
         return self.pool
 
     def start(self, jobs: list[Job]) -> None:
-        pool = self._pool(min(self.workers, len(jobs)))
+        self.workers = min(self.workers, len(jobs), MAX_WORKERS_PER_CPU * (os.cpu_count() or 1))
+        pool = self._pool(self.workers)
         self.futures = {pool.submit(run_job, job): job for job in jobs}
 
     def results(self) -> Iterator[tuple[int, SourceResult]]:
