@@ -237,3 +237,19 @@ def test_a_glob_does_not_follow_a_link_round_a_loop():
     result = runner.invoke(app, ["apply", "**/*.png", "-k", "edge", "-o", "out"])
     assert result.exit_code == 0, result.output
     assert [str(p.relative_to("out")) for p in sorted(Path("out").rglob("*.png"))] == ["a/x_edge.png"]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--dilation", "1000000000"], "Error: --dilation 1000000000 spreads edge over 2000000001 pixels: every image "
+                                   "would be padded to at least 2000000001x2000000001 pixels, over the --max-pixels "
+                                   "limit of 179 MP\n"),
+    (["--padding", "30000"], "Error: --padding 30000 pads every image to at least 60001x60001 pixels, over the "
+                             "--max-pixels limit of 179 MP\n"),
+    (["--padding", "40", "--max-pixels", "5000"], "Error: --padding 40 pads every image to at least 81x81 pixels, "
+                                                  "over the --max-pixels limit of 5000 pixels\n"),
+])
+def test_a_reach_no_memory_holds_is_refused_before_any_work(flags, message):
+    photo("a.png")
+    result = runner.invoke(app, ["apply", "a.png", "-k", "edge", "-o", "out.png", *flags])
+    assert (result.exit_code, result.stderr) == (2, message)
+    assert not Path("out.png").exists()

@@ -12,11 +12,13 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from convcli.errors import InputError, ParameterError
 from convcli.imageio.atomic import STDOUT
 from convcli.imageio.frames import pick_frames
 from convcli.imageio.inputs import InputImage
-from convcli.imageio.reading import STDIN, count_frames, display_name, stream_format
+from convcli.imageio.reading import STDIN, count_frames, display_name, megapixels, stream_format
 from convcli.imageio.writing import FORMAT_EXTENSIONS, FRAME_FORMATS, WRITE_FORMATS, check_format, output_format
 from convcli.kernels.composite import Bank
 from convcli.kernels.entry import Entry
@@ -132,6 +134,7 @@ def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | s
             f"`output` {output} names {where}, but this run writes {count} outputs "
             f"({_count(len(images), 'input')} x {_count(len(groups), 'kernel')}); give a folder"
         )
+    _check_reach(entries, options)
     run = _Run(images, groups, output, options)
     targets = []
     for image in images:
@@ -151,6 +154,32 @@ def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | s
             targets.append(Target(image.path, group, path, policies, written, image.data))
     _check_names(targets, run, [image.path for image in images])
     return targets
+
+
+def _taps(entry: Entry) -> int:
+    """The rows (or columns) of input an entry reads for one output, undilated: a chain's steps add up."""
+    total = 0
+    for step in entry.sequence():
+        shapes = [getattr(kernel, "weights", None) for kernel in (step.members or (step,))]
+        total += max((max(np.shape(weights)[-2:]) for weights in shapes if weights is not None), default=1) - 1
+    return total + 1
+
+
+def _check_reach(entries: list[Entry], options: ApplyOptions) -> None:
+    """Refuse, before any work, a dilation or a padding whose padded image alone would pass the
+    `max_pixels` limit for an image of any size (``--dilation 1000000000`` would fill the memory)."""
+    settings, limit = options.settings, options.max_pixels
+    padding = settings.padding if isinstance(settings.padding, int) else 0
+    if (2 * padding + 1) ** 2 > limit:
+        raise ParameterError(f"`padding` {padding} pads every image to at least {2 * padding + 1}x{2 * padding + 1} "
+                             f"pixels, over the `max_pixels` limit of {megapixels(limit)}")
+    for entry in entries:
+        reach = (_taps(entry) - 1) * settings.dilation + 1
+        side = reach + 2 * padding
+        if side * side > limit:
+            raise ParameterError(f"`dilation` {settings.dilation} spreads {entry.name} over {reach} pixels: every "
+                                 f"image would be padded to at least {side}x{side} pixels, over the `max_pixels` "
+                                 f"limit of {megapixels(limit)}")
 
 
 def _check_frames(image: InputImage, fmt: str, options: ApplyOptions) -> None:
