@@ -253,3 +253,51 @@ def test_a_reach_no_memory_holds_is_refused_before_any_work(flags, message):
     result = runner.invoke(app, ["apply", "a.png", "-k", "edge", "-o", "out.png", *flags])
     assert (result.exit_code, result.stderr) == (2, message)
     assert not Path("out.png").exists()
+
+
+def _kernel_files() -> None:
+    big = "9" * 401
+    Path("weights.toml").write_text(f"[kernels.b]\nweights = [[{big}, 1], [1, 1]]\n")
+    Path("scale.toml").write_text(f"[kernels.b]\nweights = [[1, 1], [1, 1]]\nscale = {big}\n")
+    Path("size.toml").write_text(f'[kernels.b]\ngenerator = "gaussian"\nsize = {big}\n')
+    Path("deep.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    Path("wide.toml").write_text("[kernels.b]\nweights = [" + ", ".join(["[1]"] * 2000) + "]\n")
+    np.savez("archive.npz", a=np.ones((3, 3)))
+    Path("archive.npz").rename("renamed.npy")
+    with open("huge.npy", "wb") as handle:  # a header that claims 100000 x 100000 float64 (74.5 GiB)
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f8", "fortran_order": False,
+                                                      "shape": (100000, 100000)})
+        handle.write(bytes(80))
+    Path("nan.mat").write_text("nan 3\n1 2 3\n")
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["-k", "b", "--kernels", "weights.toml"],
+     "weights.toml: kernel 'b': weights: row 1 holds a number of 401 digits, larger than floating point holds"),
+    (["-k", "b", "--kernels", "scale.toml"],
+     "scale.toml: kernel 'b': scale: a number of 401 digits is larger than floating point holds"),
+    (["-k", "b", "--kernels", "size.toml"],
+     "size.toml: kernel 'b': generator: size is a number of 401 digits, larger than floating point holds"),
+    (["-k", "edge", "--kernels", "deep.toml"], "deep.toml: not a kernel file: its arrays or tables are nested too "
+                                               "deeply"),
+    (["-k", "b", "--kernels", "wide.toml"], "wide.toml: kernel 'b': weights: 2000x1 is larger than the limit of 1025 "
+                                            "on a side"),
+    (["-k", "renamed.npy"], "renamed.npy: an .npz archive, not an .npy array; save one array with numpy.save"),
+    (["-k", "huge.npy"], "huge.npy: an array of shape (100000, 100000) holds more weights than a kernel, a bank or a "
+                         "layer can (at most 67,108,864)"),
+    (["-k", "nan.mat"], "nan.mat: the first line must be 'W H [scale [offset]]', got 'nan 3'"),
+    (["-k", "edge", "--executor", "dask", "--scheduler", "not a url"], None),
+    (["-k", "edge", "--name", "{stem:>3000000000}_{kernel}.png"],
+     "--name template '{stem:>3000000000}_{kernel}.png': fields are written as they are; {stem:>3000000000} takes "
+     "no format"),
+])
+def test_malformed_kernels_and_flags_are_one_error_line(arguments, message):
+    pytest.importorskip("distributed") if "dask" in arguments else None
+    _kernel_files()
+    photo("a.png")
+    result = runner.invoke(app, ["apply", "a.png", *arguments, "-o", "out"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ")
+    if message:
+        assert lines[0] == f"Error: {message}"

@@ -200,6 +200,9 @@ def generate(name: str, params: dict, where: str) -> np.ndarray:
             close = difflib.get_close_matches(key, generator.parameters, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f"; it takes {', '.join(generator.parameters)}"
             raise KernelError(f"{where}: {name} has no parameter '{key}'{hint}")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2 ** 1023:
+            raise KernelError(f"{where}: {key} is a number of {len(str(abs(value)))} digits, larger than floating "
+                              "point holds")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise KernelError(f"{where}: {key} must be a finite number, got {value!r}")
         if key in generator.positive and value <= 0:

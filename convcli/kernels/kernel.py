@@ -43,6 +43,9 @@ def as_matrix(values: object, where: str) -> np.ndarray:
         rows = values if isinstance(values, (list, tuple)) else None
         if not rows or not all(isinstance(row, (list, tuple)) for row in rows):
             raise KernelError(f"{where}: must be a non-empty list of rows, e.g. [[0, 1], [1, 0]]")
+        if len(rows) > MAX_KERNEL_SIDE or len(rows[0]) > MAX_KERNEL_SIDE:  # before looking at every value
+            raise KernelError(f"{where}: {len(rows)}x{len(rows[0])} is larger than the limit of {MAX_KERNEL_SIDE} "
+                              "on a side")
         for number, row in enumerate(rows, start=1):
             if not row:
                 raise KernelError(f"{where}: row {number} is empty")
@@ -51,6 +54,9 @@ def as_matrix(values: object, where: str) -> np.ndarray:
             for value in row:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise KernelError(f"{where}: row {number} holds {value!r}, which is not a number")
+                if isinstance(value, int) and abs(value) > 2 ** 1023:
+                    raise KernelError(f"{where}: row {number} holds a number of {len(str(abs(value)))} digits, "
+                                      "larger than floating point holds")
         array = np.array(rows, dtype=np.float64)
     if array.dtype.kind not in "biuf":
         raise KernelError(f"{where}: must hold numbers, got dtype {array.dtype}")

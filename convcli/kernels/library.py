@@ -66,6 +66,8 @@ class Problems:
 
 
 def _number(value: object, where: str) -> float:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2 ** 1023:
+        raise KernelError(f"{where}: a number of {len(str(abs(value)))} digits is larger than floating point holds")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
         raise KernelError(f"{where}: must be a finite number, got {value!r}")
     return float(value)
@@ -186,6 +188,9 @@ def read_kernel_file(path: Path | str, problems: Problems, source: str | None = 
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         problems.add(f"{source}: not valid TOML: {error}")
+        return result
+    except RecursionError:
+        problems.add(f"{source}: not a kernel file: its arrays or tables are nested too deeply")
         return result
     for kind, tables in document.items():
         if kind not in TABLES:

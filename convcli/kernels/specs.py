@@ -43,15 +43,33 @@ def _regular(path: Path | str) -> None:
         raise KernelError(f"{path}: not a regular file (a named pipe or a device?)")
 
 
+_MAX_NPY_VALUES = 1 << 26  # 64 Mi weights (512 MB): more than any bank or layer of kernels needs
+
+
 def read_npy(path: Path | str) -> np.ndarray:
     """``np.load`` without pickles, every failure a :class:`KernelError` naming the file."""
     _regular(path)
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as handle:
+            if handle.read(6) == b"\x93NUMPY":  # the header says the shape: refuse a huge one before loading it
+                handle.seek(0)
+                major, _ = np.lib.format.read_magic(handle)
+                read_header = np.lib.format.read_array_header_1_0 if major == 1 else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, _ = read_header(handle)
+                size = int(np.prod(shape, dtype=object))
+                if size > _MAX_NPY_VALUES:
+                    raise KernelError(f"{path}: an array of shape {shape} holds more weights than a kernel, a bank "
+                                      f"or a layer can (at most {_MAX_NPY_VALUES:,})")
+        array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise KernelError(f"{path}: no such kernel file") from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError) as error:
         raise KernelError(f"{path}: not a readable .npy array ({error})") from None
+    if not isinstance(array, np.ndarray):  # np.load opens an .npz (a zip) whatever its name
+        array.close()
+        raise KernelError(f"{path}: an .npz archive, not an .npy array; save one array with numpy.save")
+    return array
 
 
 def load_npy_kernels(path: Path) -> list[Kernel | Layer]:
@@ -96,7 +114,8 @@ def load_mat_kernel(path: Path) -> Kernel:
     except (IndexError, ValueError):
         raise KernelError(f"{source}: not a matrix file: expected 'W H [scale [offset]]' then rows of numbers"
                           ) from None
-    if len(header) not in (2, 3, 4) or header[0] != int(header[0]) or header[1] != int(header[1]):
+    if (len(header) not in (2, 3, 4) or not all(np.isfinite(header)) or header[0] != int(header[0])
+            or header[1] != int(header[1])):
         raise KernelError(f"{source}: the first line must be 'W H [scale [offset]]', got {' '.join(lines[0])!r}")
     width, height = int(header[0]), int(header[1])
     scale = header[2] if len(header) > 2 else 1.0

@@ -181,7 +181,7 @@ class DaskCluster:
             raise ParameterError("`executor` dask needs Dask: pip install 'convcli[dask]'") from None
         try:
             self.client = Client(self.scheduler, timeout="10s")
-        except OSError as error:
+        except (OSError, ValueError, TypeError) as error:  # unreachable, or not an address ("missing port")
             raise ParameterError(f"cannot reach the Dask scheduler at {self.scheduler} ({error})") from None
         self.futures = self.client.map(run_job, jobs, pure=False)
 

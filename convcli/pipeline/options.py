@@ -80,9 +80,16 @@ class ApplyOptions:
 
 def _check_name(template: str) -> None:
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        parsed = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
     except ValueError as error:
         raise ParameterError(f"`name` template {template!r}: {error}") from None
+    fields = [name for name, _, _ in parsed]
+    shaped = next((f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+                   for name, spec, conversion in parsed if spec or conversion), None)
+    if shaped:  # {stem:>3000000000} would make a name of three gigabytes
+        raise ParameterError(f"`name` template {template!r}: fields are written as they are; {shaped} takes no "
+                             "format")
     unknown = [name for name in fields if name not in NAME_FIELDS]
     if unknown or not fields:
         raise ParameterError(
