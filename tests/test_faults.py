@@ -17,6 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from convcli.cli import app
+from convcli.errors import KernelError
 from convcli.kernels.library import load_library
 from convcli.pipeline.batch import run as run_batch
 from convcli.pipeline.manifest import manifest
@@ -301,3 +302,20 @@ def test_malformed_kernels_and_flags_are_one_error_line(arguments, message):
     assert len(lines) == 1 and lines[0].startswith("Error: ")
     if message:
         assert lines[0] == f"Error: {message}"
+
+
+def test_large_chains_fold_by_fft_and_too_large_ones_are_refused_before_folding():
+    from scipy.signal import convolve2d
+
+    from convcli.kernels.composite import Chain
+    from convcli.kernels.kernel import Kernel
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(121, 121)), rng.normal(size=(101, 101))  # past the tap-by-tap fold: by FFT
+    folded = Chain("ab", (Kernel("a", a), Kernel("b", b))).fold()
+    np.testing.assert_allclose(folded.weights, convolve2d(a, b, mode="full"), atol=1e-9)  # an independent fold
+    big = Kernel("big", rng.normal(size=(1025, 1025)))
+    with pytest.raises(KernelError) as caught:
+        Chain("twice", (big, big)).fold()
+    assert str(caught.value) == ("chain 'twice': folded, its kernels make one of 2049x2049, larger than the limit "
+                                 "of 1025 on a side")

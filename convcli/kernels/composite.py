@@ -10,7 +10,7 @@ from convcli.choices import COMBINES
 from convcli.errors import KernelError
 from convcli.kernels.combine import combine
 from convcli.kernels.entry import Composite, Convolve, Entry, Filtered, Summary
-from convcli.kernels.kernel import BUILTIN_SOURCE, Kernel, check_name
+from convcli.kernels.kernel import BUILTIN_SOURCE, MAX_KERNEL_SIDE, Kernel, check_name
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,6 +130,11 @@ class Chain(Composite):
         lands on that anchor. Biases carry through: ``bias = bias_a * sum(b) + bias_b``. The preferred
         map is the chain's own, else that of its last kernel.
         """
+        rows = sum(k.weights.shape[0] - 1 for k in self.kernels) + 1
+        columns = sum(k.weights.shape[1] - 1 for k in self.kernels) + 1
+        if max(rows, columns) > MAX_KERNEL_SIDE:  # before the work of folding
+            raise KernelError(f"chain {self.name!r}: folded, its kernels make one of {rows}x{columns}, larger than "
+                              f"the limit of {MAX_KERNEL_SIDE} on a side")
         weights, anchor = self.kernels[0].effective(flip)
         bias = self.kernels[0].bias
         for kernel in self.kernels[1:]:
@@ -144,8 +149,17 @@ class Chain(Composite):
                       note=f"chain {names} folded into one {weights.shape[0]}x{weights.shape[1]} kernel")
 
 
+#: Above this many multiplications, kernels are folded by FFT (exact to rounding) rather than tap by tap.
+_DIRECT_FOLD = 1 << 20
+
+
 def _full_convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``c[m, n] = sum a[i, j] * b[m - i, n - j]``, the full 2-D convolution (small kernels only)."""
+    """``c[m, n] = sum a[i, j] * b[m - i, n - j]``, the full 2-D convolution: tap by tap for small
+    kernels (exact), by FFT for large ones (two 1025 x 1025 kernels fold in a second, not hours)."""
+    if a.size * b.size > _DIRECT_FOLD:
+        from scipy.signal import fftconvolve
+
+        return fftconvolve(a, b, mode="full")
     out = np.zeros((a.shape[0] + b.shape[0] - 1, a.shape[1] + b.shape[1] - 1))
     for (i, j), value in np.ndenumerate(a):
         out[i:i + b.shape[0], j:j + b.shape[1]] += value * b
