@@ -13,6 +13,7 @@ is read. What a library warns of while reading becomes a warning of the report.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import threading
@@ -218,6 +219,7 @@ def _library_warnings(name: str, into: list[str]):
         into.extend(f"{name}: {warning.message}" for warning in caught)
 
 
+@functools.lru_cache(maxsize=4)  # planning asks once per output name it makes; standard input is one image
 def stream_format(data: bytes) -> str:
     """The format of an image given as bytes, as Pillow names it ('' when Pillow does not know it)."""
     try:
@@ -450,14 +452,9 @@ def _deep_png_frames(opened: Image.Image, path: Path, data: bytes | None, name: 
 
 def _tiff_frames(path: Path, data: bytes | None, name: str, gray: bool, check_size,
                  frames: FrameSelection | None) -> Frames:
-    counted: list[int] = []
-
-    def pick(total: int) -> tuple[int, ...]:
-        counted.append(total)
-        return pick_frames(frames, total, name)
-
-    pages = tiff.read_pages(_source(path, data), name, pick, check_size)
+    total, pages = tiff.read_pages(_source(path, data), name, lambda count: pick_frames(frames, count, name),
+                                   check_size)
     pictures = tuple(_from_array(page.pixels, alpha=page.alpha, premultiplied=page.premultiplied,
                                  orientation=page.orientation, icc=page.icc_profile, dpi=_dpi(page.dpi), gray=gray,
                                  name=name) for page in pages)
-    return Frames(pictures, counted[0], "TIFF")
+    return Frames(pictures, total, "TIFF")

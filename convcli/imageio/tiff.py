@@ -77,7 +77,7 @@ def needs_tifffile(source: Path | BinaryIO) -> bool:
 
 
 def read_pages(source: Path | BinaryIO, name: str, pick: Callable[[int], tuple[int, ...]],
-               check_size: Callable[[int, int], None]) -> list[Page]:
+               check_size: Callable[[int, int], None]) -> tuple[int, list[Page]]:
     """The pages ``pick(total)`` chooses, read with tifffile; ``check_size(width, height)`` refuses a
     page from its header. Every failure of the file or of its codecs is an :class:`InputError`."""
     import tifffile
@@ -86,7 +86,8 @@ def read_pages(source: Path | BinaryIO, name: str, pick: Callable[[int], tuple[i
         with tifffile.TiffFile(source) as tif:
             if not tif.pages:
                 raise InputError(f"{name}: a TIFF with no readable page (truncated?)")
-            return [_read_page(tif.pages[index], name, check_size) for index in pick(len(tif.pages))]
+            total = len(tif.pages)
+            return total, [_read_page(tif.pages[index], name, check_size) for index in pick(total)]
     except InputError:
         raise
     except Exception as error:  # tifffile's and each codec's (deflate, LZW, JPEG ...) own errors

@@ -136,6 +136,7 @@ def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | s
         )
     _check_reach(entries, options)
     run = _Run(images, groups, output, options)
+    frame_counts: dict[Path, int] = {}  # each input's header read once, whatever the number of kernels
     targets = []
     for image in images:
         for group in groups:
@@ -150,7 +151,7 @@ def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | s
             else:
                 fmt, path = None, run.path(image, group, policies[0], options.name)
             written = check_format(path, fmt=fmt, raw=raw, stack=options.stack)
-            _check_frames(image, written, options)
+            _check_frames(image, written, options, frame_counts)
             targets.append(Target(image.path, group, path, policies, written, image.data))
     _check_names(targets, run, [image.path for image in images])
     return targets
@@ -182,11 +183,13 @@ def _check_reach(entries: list[Entry], options: ApplyOptions) -> None:
                                  f"limit of {megapixels(limit)}")
 
 
-def _check_frames(image: InputImage, fmt: str, options: ApplyOptions) -> None:
+def _check_frames(image: InputImage, fmt: str, options: ApplyOptions, counts: dict[Path, int]) -> None:
     """Refuse an output that could not hold every frame picked from a multi-frame input."""
     if fmt in FRAME_FORMATS and not options.stack:
         return
-    total = count_frames(image.path, image.data)
+    if image.path not in counts:
+        counts[image.path] = count_frames(image.path, image.data)
+    total = counts[image.path]
     if total == 1:
         return
     try:
