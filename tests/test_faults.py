@@ -319,3 +319,62 @@ def test_large_chains_fold_by_fft_and_too_large_ones_are_refused_before_folding(
         Chain("twice", (big, big)).fold()
     assert str(caught.value) == ("chain 'twice': folded, its kernels make one of 2049x2049, larger than the limit "
                                  "of 1025 on a side")
+
+
+def _slow_inputs(count: int) -> None:
+    Path("in").mkdir()
+    for index in range(count):
+        Image.fromarray(np.random.default_rng(index).integers(0, 256, (700, 700, 3), dtype=np.uint8)).save(
+            f"in/{index}.png", compress_level=0)
+
+
+def _start_on_dask(address: str):
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "convcli", "apply", "in", "-k", "gaussian:sigma=6", "-o", "out",
+                                "--executor", "dask", "--scheduler", address, "--manifest", "m.json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "COLUMNS": "200"})
+    deadline = time.monotonic() + 60
+    while not (Path("out").is_dir() and any(Path("out").iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the workers write
+    return process
+
+
+def test_a_killed_dask_worker_leaves_no_temporary_file_and_its_inputs_are_run_again():
+    distributed = pytest.importorskip("distributed")
+    import signal
+
+    _slow_inputs(8)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
+            as cluster, distributed.Client(cluster) as client:
+        process = _start_on_dask(cluster.scheduler_address)
+        os.kill(next(iter(client.run(os.getpid).values())), signal.SIGKILL)  # as the OOM killer would
+        _, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert sorted(os.listdir("out")) == sorted(f"{index}_gaussian-sigma6.png" for index in range(8))  # no .part
+    assert {item["status"] for item in json.loads(Path("m.json").read_text())["inputs"]} == {"written"}
+
+
+def test_a_lost_dask_scheduler_ends_the_run_with_one_error_line_and_a_manifest():
+    distributed = pytest.importorskip("distributed")
+
+    _slow_inputs(8)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) \
+            as cluster:
+        address = cluster.scheduler_address
+        process = _start_on_dask(address)
+    # Leaving the block closed the scheduler and its worker in mid-run.
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    record = json.loads(Path("m.json").read_text())
+    pending = [item["source"] for item in record["inputs"] if item["status"] == "not processed"]
+    assert pending and record["stopped"] == f"lost the connection to the Dask scheduler at {address}"
+    assert (f"Error: lost the connection to the Dask scheduler at {address}; {len(pending)} inputs not processed, "
+            "partial files removed\n") in stderr
+    assert not [name for name in os.listdir("out") if name.endswith(".part")]
+    assert {item["status"] for item in record["inputs"]} <= {"written", "not processed"}

@@ -73,6 +73,7 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
     the failures."""
     if quiet:
         _render_failures(result, console)
+        _render_stop(result, console)
         return
     if result.maps:
         console.print(timing_table(result))
@@ -110,7 +111,14 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
     if result.interrupted:
         console.print(Text(f"interrupted: {len(result.pending)} input{'s' * (len(result.pending) != 1)} not "
                            "processed; partial files removed", style="yellow"), soft_wrap=True)
+    _render_stop(result, console)
     console.print(Text(summary, style="bold"), soft_wrap=True)
+
+
+def _render_stop(result: RunResult, console: Console) -> None:
+    if result.stopped:
+        console.print(Text(f"Error: {result.stopped}; {len(result.pending)} input{'s' * (len(result.pending) != 1)} "
+                           "not processed, partial files removed", style="red"), soft_wrap=True)
 
 
 def _render_failures(result: RunResult, console: Console) -> None:

@@ -36,6 +36,20 @@ def temporary_files(path: Path, token: str | None = None) -> list[Path]:
     return sorted(path.parent.glob(pattern))
 
 
+def run_leftovers(paths: list[Path], token: str) -> list[Path]:
+    """The temporary files of the run ``token`` next to any of ``paths``: each folder is listed once, however
+    many outputs it holds."""
+    names: dict[Path, set[str]] = {}
+    for path in paths:
+        names.setdefault(path.parent, set()).add(path.name)
+    found = []
+    for folder, wanted in names.items():
+        for leftover in folder.glob(f".*.{glob.escape(token)}.*.part"):
+            if leftover.name[1:].rsplit(".", 3)[0] in wanted:
+                found.append(leftover)
+    return sorted(found)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

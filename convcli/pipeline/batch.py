@@ -14,9 +14,9 @@ from pathlib import Path
 
 from convcli.choices import EXECUTORS
 from convcli.errors import ParameterError
-from convcli.imageio.atomic import STDOUT, orphans, run_token, temporary_files
+from convcli.imageio.atomic import STDOUT, orphans, run_leftovers, run_token
 from convcli.imageio.writing import output_format
-from convcli.pipeline.executors import Job, make_executor
+from convcli.pipeline.executors import ClusterLost, Job, make_executor
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
 from convcli.pipeline.process import SourceResult, by_source, find_global_range, write_montage
@@ -73,16 +73,12 @@ def skip_existing(targets: list[Target]) -> tuple[list[Target], list[Target]]:
 
 
 def remove_partial_files(targets: list[Target], token: str | None = None) -> int:
-    """Remove the temporary files that this run's interrupted workers (``token``, default this process's
-    run) may have left next to the outputs; another run's are left alone."""
-    removed = 0
-    for target in targets:
-        if target.output == STDOUT:
-            continue
-        for leftover in temporary_files(target.output, token or run_token()):
-            leftover.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    """Remove the temporary files that this run's interrupted or killed workers (``token``, default this
+    process's run) left next to the outputs; another run's are left alone."""
+    leftovers = run_leftovers([t.output for t in targets if t.output != STDOUT], token or run_token())
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return len(leftovers)
 
 
 def run(targets: list[Target], options: ApplyOptions, batch: BatchOptions = BatchOptions(),
@@ -115,10 +111,13 @@ def run(targets: list[Target], options: ApplyOptions, batch: BatchOptions = Batc
                 progress(BatchProgress(len(outcomes), failed, len(jobs), jobs[index].source))
     except KeyboardInterrupt:
         result.interrupted = True
+    except ClusterLost as lost:
+        result.stopped = str(lost)
     finally:
         executor.stop()
-        if result.interrupted:
-            remove_partial_files(todo)
+        # Interrupted, or a worker killed in mid-write (a Dask task is then run again elsewhere): the
+        # temporary files this run left behind.
+        remove_partial_files(todo)
     rows = []
     for index in sorted(outcomes):  # report in input order, however the work was scheduled
         outcome = outcomes[index]

@@ -9,6 +9,7 @@ executor, implement the three and name it in :func:`make_executor` and in ``choi
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Protocol
 
 from convcli.engine.threads import THREADS_VARIABLE, default_workers
-from convcli.errors import ParameterError
-from convcli.imageio.atomic import RUN_VARIABLE, STDOUT, run_token, temporary_files
+from convcli.errors import ConvcliError, ParameterError
+from convcli.imageio.atomic import RUN_VARIABLE, STDOUT, run_leftovers, run_token
 from convcli.imageio.reading import display_name
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
@@ -53,6 +54,13 @@ def run_job(job: Job) -> tuple[int, SourceResult]:
         # be rebuilt from a pickle, and a worker pool would then wait for ever: raise one that can be.
         raise RuntimeError(f"bug while processing {job.source}: {type(error).__name__}: {error}\n"
                            f"{traceback.format_exc()}") from None
+
+
+class ClusterLost(ConvcliError):
+    """The workers can no longer be reached (the Dask scheduler died or the connection to it broke): the
+    run ends, with what was finished."""
+
+    exit_code = 1
 
 
 class Executor(Protocol):
@@ -149,11 +157,10 @@ class LocalPool:
             except BrokenProcessPool:
                 broken.append(futures[future])
         self.stop()
-        for job in broken:  # what a killed worker was writing: no other worker is on these outputs now
-            for target in job.targets:
-                if target.output != STDOUT:
-                    for leftover in temporary_files(target.output, job.run or None):
-                        leftover.unlink(missing_ok=True)
+        # What a killed worker was writing: no other worker is on these outputs now.
+        for leftover in run_leftovers([t.output for job in broken for t in job.targets if t.output != STDOUT],
+                                      run_token()):
+            leftover.unlink(missing_ok=True)
         return sorted(broken, key=lambda job: job.index)
 
     def stop(self) -> None:
@@ -179,23 +186,42 @@ class DaskCluster:
             from distributed import Client
         except ImportError:
             raise ParameterError("`executor` dask needs Dask: pip install 'convcli[dask]'") from None
+        # The client's own log of a lost scheduler is tracebacks; convcli says what happened in one line.
+        for name in [name for name in logging.root.manager.loggerDict if name.startswith("distributed")]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             self.client = Client(self.scheduler, timeout="10s")
         except (OSError, ValueError, TypeError) as error:  # unreachable, or not an address ("missing port")
             raise ParameterError(f"cannot reach the Dask scheduler at {self.scheduler} ({error})") from None
+        self.jobs = jobs
         self.futures = self.client.map(run_job, jobs, pure=False)
 
     def results(self) -> Iterator[tuple[int, SourceResult]]:
-        from distributed import as_completed
+        from concurrent.futures import CancelledError
 
-        for future in as_completed(self.futures):
-            yield future.result()
+        from distributed import KilledWorker, as_completed
+
+        jobs = dict(zip(self.futures, self.jobs))
+        try:
+            for future in as_completed(self.futures):
+                try:
+                    yield future.result()
+                except KilledWorker:  # it killed every worker that tried it (Dask retries on others)
+                    job = jobs[future]
+                    yield job.index, SourceResult(failures=[Failure(
+                        job.source, f"{display_name(job.source)}: the Dask workers filtering it died (killed, or "
+                                    "out of memory?)")])
+        except (CancelledError, OSError):  # the scheduler is gone: the futures cancelled, or the connection closed
+            raise ClusterLost(f"lost the connection to the Dask scheduler at {self.scheduler}") from None
 
     def stop(self) -> None:
         if self.client is not None:
-            self.client.cancel(self.futures)
-            self.client.close()
-            self.client = None
+            client, self.client = self.client, None
+            try:  # tasks already running finish on their workers; their files are whole or temporary
+                client.cancel(self.futures)
+                client.close(timeout=5)
+            except (OSError, RuntimeError, TimeoutError):  # the scheduler is gone already, or so is the loop
+                pass
 
 
 def make_executor(executor: str, *, workers: int, scheduler: str | None, jobs: int) -> Executor:

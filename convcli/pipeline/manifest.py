@@ -55,7 +55,7 @@ def manifest(result: RunResult, targets: list[Target], options: ApplyOptions) ->
         if errors:
             item["status"] = "failed"
         elif source in result.pending:
-            item["status"] = "interrupted"
+            item["status"] = "interrupted" if result.interrupted else "not processed"
         elif existing and len(existing) == len(item["outputs"]):
             item["status"] = "skipped"
         if maps:
@@ -65,7 +65,8 @@ def manifest(result: RunResult, targets: list[Target], options: ApplyOptions) ->
         item["fingerprint"] = digest
     return {"version": MANIFEST_VERSION, "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "fingerprint": digest, "settings": settings, "interrupted": result.interrupted,
-            "not_images": [str(p) for p in result.not_images], "inputs": list(by_source.values())}
+            "stopped": result.stopped, "not_images": [str(p) for p in result.not_images],
+            "inputs": list(by_source.values())}
 
 
 def write_manifest(path: Path, result: RunResult, targets: list[Target], options: ApplyOptions) -> None:

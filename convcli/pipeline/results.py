@@ -97,14 +97,15 @@ class RunResult:
     montage: Path | None = None
     existing: list[Path] = field(default_factory=list)  # outputs left alone by --skip-existing
     not_images: list[Path] = field(default_factory=list)  # files in the input folders that are not images
-    pending: list[Path] = field(default_factory=list)  # inputs not processed (the run was interrupted)
+    pending: list[Path] = field(default_factory=list)  # inputs not processed (interrupted, or stopped)
     interrupted: bool = False
+    stopped: str | None = None  # why the run ended before every input was processed (the cluster was lost)
 
     @property
     def exit_code(self) -> int:
-        """The contract's exit code: 0 when everything was written, 1 when anything failed, 130 when
-        interrupted."""
-        return 130 if self.interrupted else 1 if self.failures else 0
+        """The contract's exit code: 0 when everything was written, 1 when anything failed or the run was
+        stopped, 130 when interrupted."""
+        return 130 if self.interrupted else 1 if self.failures or self.stopped else 0
 
     def to_dict(self) -> dict:
         return {
@@ -117,6 +118,7 @@ class RunResult:
             "skipped_existing": [str(p) for p in self.existing],
             "not_images": [str(p) for p in self.not_images],
             "interrupted": self.interrupted,
+            "stopped": self.stopped,
             "pending": [str(p) for p in self.pending],
         }
 
