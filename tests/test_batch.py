@@ -233,3 +233,24 @@ def test_manifest_describes_layers_and_pointwise_matrices(workdir):
                "-o", f"p{matrix[0]}", "--manifest", "p.json")
         prints.append(json.loads(Path("p.json").read_text())["fingerprint"])
     assert prints[0] != prints[1]  # a different pointwise matrix is a different output
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is a POSIX signal")
+@pytest.mark.parametrize("delay", [0.3, 0.5, 0.7, 0.9])
+def test_ctrl_c_at_the_terminal_while_the_workers_start_is_one_line_and_exit_130(workdir, delay):
+    # A terminal sends Ctrl-C to the whole process group: to the workers and the fork server as well.
+    Path("in").mkdir()
+    for i in range(8):
+        Image.fromarray(picture(i, (500, 500, 3))).save(f"in/{i:02d}.png")
+    process = subprocess.Popen([sys.executable, "-c", SLOW_RUN], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "COLUMNS": "200"}, start_new_session=True)
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr
+    if process.returncode in (0, -signal.SIGINT):  # it had finished: the signal came as it ended
+        assert re.search(r"^8 written to out, 0 failed", stderr, re.M), stderr
+        return
+    assert process.returncode == 130, stderr
+    if process.returncode == 130:  # interrupted while planning, or in the run
+        assert re.search(r"^Interrupted\.$|^interrupted: \d+ inputs? not processed", stderr, re.M), stderr

@@ -9,10 +9,12 @@ executor, implement the three and name it in :func:`make_executor` and in ``choi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
+import threading
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,6 +101,18 @@ def _start_worker(threads: int, run: str) -> None:
     os.environ[RUN_VARIABLE] = run
 
 
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 #: Worker processes beyond this many per CPU only take memory (``-j 100000``).
 MAX_WORKERS_PER_CPU = 4
 
@@ -115,30 +129,32 @@ class LocalPool:
         self.workers = workers
         self.pool = None
 
-    def _pool(self, processes: int):
+    def _submit(self, jobs: list[Job], processes: int) -> dict:
+        """Start a fresh pool of ``processes`` workers and hand it ``jobs``; the futures, each to its job."""
         from concurrent.futures import ProcessPoolExecutor
 
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method),
                                         initializer=_start_worker,
                                         initargs=(max(1, default_workers() // processes), run_token()))
-        return self.pool
+        # The workers (and the fork server) start at the first submit. Started with Ctrl-C ignored, they
+        # inherit that, so that a Ctrl-C while they import reaches only this process, which stops them.
+        with _ctrl_c_ignored():
+            return {self.pool.submit(run_job, job): job for job in jobs}
 
     def start(self, jobs: list[Job]) -> None:
         self.workers = min(self.workers, len(jobs), MAX_WORKERS_PER_CPU * (os.cpu_count() or 1))
-        pool = self._pool(self.workers)
-        self.futures = {pool.submit(run_job, job): job for job in jobs}
+        self.futures = self._submit(jobs, self.workers)
 
     def results(self) -> Iterator[tuple[int, SourceResult]]:
         from concurrent.futures.process import BrokenProcessPool
 
         broken = yield from self._gather(self.futures)
         if broken:  # the inputs of a broken pool, again in a fresh one
-            broken = yield from self._gather({self._pool(min(self.workers, len(broken))).submit(run_job, job): job
-                                              for job in broken})
+            broken = yield from self._gather(self._submit(broken, min(self.workers, len(broken))))
         for job in broken:  # broken twice: each alone, so that the one that kills its worker fails by itself
             try:
-                yield self._pool(1).submit(run_job, job).result()
+                yield next(iter(self._submit([job], 1))).result()
             except BrokenProcessPool:
                 yield job.index, SourceResult(failures=[Failure(
                     job.source, f"{display_name(job.source)}: its worker process died while filtering it "
