@@ -378,3 +378,31 @@ def test_a_lost_dask_scheduler_ends_the_run_with_one_error_line_and_a_manifest()
             "partial files removed\n") in stderr
     assert not [name for name in os.listdir("out") if name.endswith(".part")]
     assert {item["status"] for item in record["inputs"]} <= {"written", "not processed"}
+
+
+def test_a_bug_outside_the_inputs_prints_its_traceback_one_error_line_and_exit_70(monkeypatch):
+    import convcli.pipeline.planning
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    photo("a.png")
+    monkeypatch.setattr(convcli.pipeline.planning, "plan", broken)
+    result = runner.invoke(app, ["apply", "a.png", "-k", "edge", "-o", "out.png"])
+    assert result.exit_code == 70
+    assert "Traceback" in result.stderr and "ZeroDivisionError: division by zero" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == ("Error: internal error (a bug in convcli); please report it "
+                                                      "with the traceback above")
+
+
+def test_ctrl_c_before_the_run_starts_is_one_line_and_exit_130(monkeypatch):
+    import convcli.pipeline.planning
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    photo("a.png")
+    monkeypatch.setattr(convcli.pipeline.planning, "plan", interrupted)
+    result = runner.invoke(app, ["apply", "a.png", "-k", "edge", "-o", "out.png"])
+    assert (result.exit_code, result.stderr) == (130, "Interrupted.\n")
+    assert not Path("out.png").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import traceback
 from typing import Annotated
 
 import typer
@@ -70,8 +71,20 @@ def print_errors(messages: list[str]) -> None:
         err_console.print(Text(f"Error: {as_flags(message)}", style="red"), soft_wrap=True)
 
 
+#: The exit code of a bug: sysexits' EX_SOFTWARE, apart from 1 (some inputs failed) and 2 (bad usage).
+INTERNAL_ERROR = 70
+
+
 class ConvcliGroup(TyperGroup):
-    """Turns every user mistake into ``Error: ...`` on stderr and the contract's exit code."""
+    """Turns every user mistake into ``Error: ...`` on stderr and the contract's exit code; a bug into its
+    traceback, one line saying so and :data:`INTERNAL_ERROR`."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # a run catches its own; this is Ctrl-C while planning or reporting
+            err_console.print("Interrupted.")
+            raise typer.Exit(130) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -85,6 +98,10 @@ class ConvcliGroup(TyperGroup):
         except typer.Abort:
             err_console.print("Aborted.")
             sys.exit(130)
+        except Exception:  # a bug: the traceback is for its report, the last line for the user
+            traceback.print_exc()
+            print_errors(["internal error (a bug in convcli); please report it with the traceback above"])
+            sys.exit(INTERNAL_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
 
 

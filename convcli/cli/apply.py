@@ -115,7 +115,7 @@ def apply(
     `cat a.png | convcli apply - -k edge -o - --format png > b.png`.
 
     Exit codes: 0 everything written, 1 some inputs failed (the rest are written), 2 bad usage,
-    130 interrupted (Ctrl-C).
+    130 interrupted (Ctrl-C), 70 a bug in convcli (printed with its traceback).
     """
     from convcli.cli.run_view import plan_table, progress_bar, render_run
     from convcli.engine.settings import Settings
