@@ -406,3 +406,45 @@ def test_ctrl_c_before_the_run_starts_is_one_line_and_exit_130(monkeypatch):
     result = runner.invoke(app, ["apply", "a.png", "-k", "edge", "-o", "out.png"])
     assert (result.exit_code, result.stderr) == (130, "Interrupted.\n")
     assert not Path("out.png").exists()
+
+
+def test_combining_maps_of_different_sizes_is_refused_before_work_or_fails_that_input():
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (100, 120, 3), dtype=np.uint8)).save("b.png")
+    result = runner.invoke(app, ["apply", "b.png", "-k", "sobel_x", "-k", "gaussian:sigma=3", "--padding", "valid",
+                                 "--combine", "max", "-o", "out.png"])
+    assert (result.exit_code, result.stderr) == (2, (
+        "Error: --combine max needs maps of one size, but with --padding valid kernels of different sizes (sobel_x "
+        "3x3, gaussian-sigma3 19x19) give maps of different sizes; use --padding same, or --stack to keep the maps "
+        "side by side\n"))
+    # At a stride the image's size decides too (a chain strides at each step): that input fails, clearly.
+    result = runner.invoke(app, ["apply", "b.png", "-k", "sobel_x", "-k", "smooth_edges", "--padding", "1",
+                                 "--stride", "3", "--combine", "max", "-o", "out.png"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert ("failed: b.png [max]: --combine max needs maps of one size; these kernels give 11x14, 34x40 here (use "
+            "--padding same, or --stack to keep the maps side by side)") in result.stderr
+    assert not Path("out.png").exists()
+    # Of one size (a chain among them), they combine.
+    result = runner.invoke(app, ["apply", "b.png", "-k", "sobel_x", "-k", "smooth_edges", "--combine", "max",
+                                 "--map", "abs", "-o", "out.png"])
+    assert result.exit_code == 0, result.output
+    with Image.open("out.png") as written:
+        assert written.size == (120, 100)
+
+
+def test_a_chain_of_two_thousand_chains_folds_or_is_refused_in_one_line():
+    lines = ["[kernels.one]", "weights = [[1]]", "[chains.d0]", 'kernels = ["one", "one"]',
+             "[chains.e0]", 'kernels = ["edge", "edge"]']
+    for index in range(1, 2001):
+        lines += [f"[chains.d{index}]", f'kernels = ["d{index - 1}", "one"]',
+                  f"[chains.e{index}]", f'kernels = ["e{index - 1}", "edge"]']
+    Path("chains.toml").write_text("\n".join(lines) + "\n")
+    photo("a.png")
+    result = runner.invoke(app, ["apply", "a.png", "-k", "e2000", "--kernels", "chains.toml", "-o", "out.png"])
+    assert (result.exit_code, result.stderr) == (2, "Error: chain 'e2000': folded, its kernels make one of 4005x4005, "
+                                                    "larger than the limit of 1025 on a side\n")
+    result = runner.invoke(app, ["apply", "a.png", "-k", "d2000", "--kernels", "chains.toml", "-o", "out.png"])
+    assert result.exit_code == 0, result.output
+    assert ("note: chain one → one → one → one → one → one → one → … → one (2002 kernels) folded into one 1x1 "
+            "kernel") in result.stderr
+    with Image.open("out.png") as written, Image.open("a.png") as given:  # the identity, 2002 times
+        assert np.array_equal(np.asarray(written), np.asarray(given))

@@ -16,6 +16,11 @@ def combine(maps: list[np.ndarray], how: str) -> np.ndarray:
     >>> combine([a, b], "magnitude").tolist(), combine([a, b], "argmax").tolist()
     ([5.0, 2.23606797749979], [1.0, 1.0])
     """
+    shapes = {m.shape[:2] for m in maps}
+    if len(shapes) > 1:  # a stride, with padding other than same, can leave maps a row apart
+        listed = ", ".join(f"{rows}x{columns}" for rows, columns in sorted(shapes))
+        raise ParameterError(f"`combine` {how} needs maps of one size; these kernels give {listed} here (use "
+                             "`padding` same, or `stack` to keep the maps side by side)")
     stack = np.stack(maps)
     if how == "magnitude":
         return np.sqrt(np.einsum("i...,i...->...", stack, stack))

@@ -44,7 +44,7 @@ class Bank(Composite):
     def auto_map(self) -> str:
         if self.combine == "argmax":  # kernel indices 0 .. N-1: stretch them to 0 .. 1
             return self.map or "minmax"
-        signed = self.combine in ("sum", "max", None) and all(k.signed for k in self.kernels)
+        signed = self.combine in ("sum", "max", None) and all(k.signed for m in self.kernels for k in m.flat())
         return self.map or ("abs" if signed else "clip")
 
     def flat(self) -> tuple[Kernel, ...]:
@@ -112,6 +112,9 @@ class Chain(Composite):
             step = kernel.apply(color, alpha, convolve)
             color, alpha = step.color, step.alpha
         names = " → ".join(k.name for k in self.kernels)
+        if len(self.kernels) > NOTE_STEPS:  # a note is one readable line, whatever the chain's length
+            names = (" → ".join(k.name for k in self.kernels[:NOTE_STEPS - 1])
+                     + f" → … → {self.kernels[-1].name} ({len(self.kernels)} kernels)")
         return Filtered(color, alpha, note=f"chain {names} applied step by step (stride {stride})")
 
     def describe(self) -> dict:
@@ -144,10 +147,16 @@ class Chain(Composite):
             bias = bias * kernel.sum + kernel.bias
         weights = _reanchor(weights, anchor)
         names = " → ".join(k.name for k in self.kernels)
+        if len(self.kernels) > NOTE_STEPS:  # a note is one readable line, whatever the chain's length
+            names = (" → ".join(k.name for k in self.kernels[:NOTE_STEPS - 1])
+                     + f" → … → {self.kernels[-1].name} ({len(self.kernels)} kernels)")
         return Kernel(name=self.name, weights=weights, description=self.description or names, bias=bias,
                       map=self.map or self.kernels[-1].map, source=self.source,
                       note=f"chain {names} folded into one {weights.shape[0]}x{weights.shape[1]} kernel")
 
+
+#: A chain's note names at most this many of its kernels.
+NOTE_STEPS = 8
 
 #: Above this many multiplications, kernels are folded by FFT (exact to rounding) rather than tap by tap.
 _DIRECT_FOLD = 1 << 20

@@ -135,6 +135,7 @@ def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | s
             f"({_count(len(images), 'input')} x {_count(len(groups), 'kernel')}); give a folder"
         )
     _check_reach(entries, options)
+    _check_combined_sizes(entries, options)
     run = _Run(images, groups, output, options)
     frame_counts: dict[Path, int] = {}  # each input's header read once, whatever the number of kernels
     targets = []
@@ -157,13 +158,38 @@ def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | s
     return targets
 
 
-def _taps(entry: Entry) -> int:
-    """The rows (or columns) of input an entry reads for one output, undilated: a chain's steps add up."""
-    total = 0
+def _footprint(entry: Entry) -> tuple[int, int]:
+    """The rows and columns of input an entry reads for one output at stride 1, undilated: a chain's
+    steps add up, a bank's members overlap."""
+    rows = columns = 0
     for step in entry.sequence():
-        shapes = [getattr(kernel, "weights", None) for kernel in (step.members or (step,))]
-        total += max((max(np.shape(weights)[-2:]) for weights in shapes if weights is not None), default=1) - 1
-    return total + 1
+        shapes = [np.shape(weights)[-2:] for kernel in (step.members or (step,))
+                  if (weights := getattr(kernel, "weights", None)) is not None]
+        rows += max((shape[0] for shape in shapes), default=1) - 1
+        columns += max((shape[1] for shape in shapes), default=1) - 1
+    return rows + 1, columns + 1
+
+
+def _taps(entry: Entry) -> int:
+    """The rows (or columns) of input an entry reads for one output, undilated."""
+    return max(_footprint(entry))
+
+
+def _check_combined_sizes(entries: list[Entry], options: ApplyOptions) -> None:
+    """Refuse, before any work, a bank combined over maps that `padding` other than ``same`` makes of
+    different sizes (at stride 1, where the kernels' sizes alone decide; at a stride the image's size
+    does too, and combining says so for that input)."""
+    if options.settings.padding == "same" or options.settings.stride != 1:
+        return
+    for entry in entries:
+        if not isinstance(entry, Bank) or not entry.combine:
+            continue
+        sizes = {member.name: _footprint(member) for member in entry.kernels}
+        if len(set(sizes.values())) > 1:
+            listed = ", ".join(f"{name} {rows}x{columns}" for name, (rows, columns) in sizes.items())
+            raise ParameterError(f"`combine` {entry.combine} needs maps of one size, but with `padding` "
+                                 f"{options.settings.padding} kernels of different sizes ({listed}) give maps of "
+                                 "different sizes; use `padding` same, or `stack` to keep the maps side by side")
 
 
 def _check_reach(entries: list[Entry], options: ApplyOptions) -> None:
