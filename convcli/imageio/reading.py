@@ -16,6 +16,7 @@ import contextlib
 import functools
 import io
 import logging
+import re
 import threading
 import warnings
 from dataclasses import dataclass
@@ -86,8 +87,9 @@ class Frames:
         return self.pictures[0]
 
 
-#: Extensions of formats Pillow opens but registers under another name (MPO through JPEG) or none.
-_MORE_EXTENSIONS = {".mpo", ".spi", ".spider", ".p7", ".imt", ".im1", ".im8", ".im24", ".im32"}
+#: Extensions of formats Pillow opens but registers under another name (MPO through JPEG) or none:
+#: SPIDER, XV thumbnails (.p7), IM Tools (.imt, and the .im1 .. .im32 of its samples), McIDAS areas (.ara).
+_MORE_EXTENSIONS = {".mpo", ".spi", ".spider", ".p7", ".imt", ".im1", ".im8", ".im24", ".im32", ".ara", ".area"}
 
 
 def init_codecs() -> None:
@@ -176,17 +178,27 @@ def _source(path: Path, data: bytes | None):
     return io.BytesIO(data) if data is not None else path
 
 
-def _is_tiff(path: Path, data: bytes | None) -> bool:
+#: An ICO's first bytes: Pillow decodes its image (a PNG or a BMP, of any size) as it opens it.
+_ICO_MAGIC = b"\x00\x00\x01\x00"
+
+
+def _magic(path: Path, data: bytes | None) -> bytes:
     if data is not None:
-        return data[:4] in _TIFF_MAGIC
+        return data[:4]
     with open(path, "rb") as handle:
-        return handle.read(4) in _TIFF_MAGIC
+        return handle.read(4)
+
+
+def _is_tiff(path: Path, data: bytes | None) -> bool:
+    return _magic(path, data) in _TIFF_MAGIC
 
 
 def _open(path: Path, data: bytes | None) -> Image.Image | None:
     """The file opened by Pillow (its header read), or None for a TIFF Pillow cannot hold."""
-    # Off for the header alone, so that the refusal of an image too large is convcli's, with its sizes.
-    with _pillow_limit(None):
+    # Pillow's limit is off for the header alone, so that the refusal of an image too large is convcli's,
+    # with its sizes; but not for an ICO, which Pillow decodes at once: the limit must hold for its image.
+    decodes = _magic(path, data) == _ICO_MAGIC
+    with contextlib.nullcontext() if decodes else _pillow_limit(None):
         try:
             return Image.open(_source(path, data))
         except UnidentifiedImageError:
@@ -266,8 +278,10 @@ def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = Fal
         try:
             read = _load(path, data, name, gray, max_pixels, frames)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise InputError(f"{name}: refused: an image inside it is over the `max_pixels` limit of "
-                             f"{megapixels(max_pixels)} (a decompression bomb? {error})") from None
+            found = re.search(r"\((\d+) pixels\)", str(error))  # Pillow's "Image size (N pixels) exceeds ..."
+            size = f" of {megapixels(int(found[1]))}" if found else ""
+            raise InputError(f"{name}: refused: an image inside it{size} is over the `max_pixels` limit of "
+                             f"{megapixels(max_pixels)} (a decompression bomb?)") from None
     return Frames(read.pictures, read.total, read.format, read.timing, read.warnings + tuple(noticed))
 
 
