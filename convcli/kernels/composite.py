@@ -12,6 +12,9 @@ from convcli.kernels.combine import combine
 from convcli.kernels.entry import Composite, Convolve, Entry, Filtered, Summary
 from convcli.kernels.kernel import BUILTIN_SOURCE, MAX_KERNEL_SIDE, Kernel, check_name
 
+#: A chain's note names at most this many of its kernels.
+NOTE_STEPS = 8
+
 
 @dataclass(frozen=True, eq=False)
 class Bank(Composite):
@@ -111,10 +114,7 @@ class Chain(Composite):
         for kernel in self.kernels:
             step = kernel.apply(color, alpha, convolve)
             color, alpha = step.color, step.alpha
-        names = " → ".join(k.name for k in self.kernels)
-        if len(self.kernels) > NOTE_STEPS:  # a note is one readable line, whatever the chain's length
-            names = (" → ".join(k.name for k in self.kernels[:NOTE_STEPS - 1])
-                     + f" → … → {self.kernels[-1].name} ({len(self.kernels)} kernels)")
+        names = self.steps_named
         return Filtered(color, alpha, note=f"chain {names} applied step by step (stride {stride})")
 
     def describe(self) -> dict:
@@ -124,6 +124,15 @@ class Chain(Composite):
     def summary(self) -> Summary:
         folded = self.fold().summary()
         return Summary(folded.size, folded.total, f"chain: {folded.verdict}", folded.rank)
+
+    @property
+    def steps_named(self) -> str:
+        """Its kernels' names in order, for a note: at most :data:`NOTE_STEPS` of them, so that the note
+        stays one readable line however long the chain."""
+        names = [k.name for k in self.kernels]
+        if len(names) > NOTE_STEPS:
+            names = [*names[:NOTE_STEPS - 1], "…", f"{names[-1]} ({len(names)} kernels)"]
+        return " → ".join(names)
 
     def fold(self, flip: bool = False) -> Kernel:
         """The one kernel equivalent to the chain at stride 1 (exact away from the image borders).
@@ -146,17 +155,11 @@ class Chain(Composite):
             anchor = (anchor[0] + step_anchor[0], anchor[1] + step_anchor[1])
             bias = bias * kernel.sum + kernel.bias
         weights = _reanchor(weights, anchor)
-        names = " → ".join(k.name for k in self.kernels)
-        if len(self.kernels) > NOTE_STEPS:  # a note is one readable line, whatever the chain's length
-            names = (" → ".join(k.name for k in self.kernels[:NOTE_STEPS - 1])
-                     + f" → … → {self.kernels[-1].name} ({len(self.kernels)} kernels)")
+        names = self.steps_named
         return Kernel(name=self.name, weights=weights, description=self.description or names, bias=bias,
                       map=self.map or self.kernels[-1].map, source=self.source,
                       note=f"chain {names} folded into one {weights.shape[0]}x{weights.shape[1]} kernel")
 
-
-#: A chain's note names at most this many of its kernels.
-NOTE_STEPS = 8
 
 #: Above this many multiplications, kernels are folded by FFT (exact to rounding) rather than tap by tap.
 _DIRECT_FOLD = 1 << 20
