@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile import (
+    dds_with_an_unknown_pixel_format,
+    icns_holding_a_png_of,
+    ico_a_tga_reader_accepts,
+    ico_holding_a_png_of,
+    mcidas_area,
+)
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -56,16 +62,9 @@ def test_an_unexpected_error_fails_its_input_alone_with_its_type_and_traceback()
     assert result.to_dict()["failures"][0]["type"] == "ZeroDivisionError"
 
 
-def dds_with_an_unknown_pixel_format(path: str) -> None:
-    """A DDS header whose FourCC no decoder knows: Pillow raises NotImplementedError."""
-    header = struct.pack("<4sIIIIIII44sIII4sIIIIIIIIII", b"DDS ", 124, 0x1007, 8, 8, 0, 0, 1, bytes(44), 32, 0x4,
-                         0, b"ZZZZ", 0, 0, 0, 0, 0, 0x1000, 0, 0, 0, 0)
-    Path(path).write_bytes(header + bytes(256))
-
-
 def test_a_pixel_format_pillow_does_not_decode_is_a_clear_input_error():
     Path("in").mkdir()
-    dds_with_an_unknown_pixel_format("in/odd.dds")
+    Path("in/odd.dds").write_bytes(dds_with_an_unknown_pixel_format())
     photo("in/good.png")
     result = runner.invoke(app, ["apply", "in", "-k", "edge", "-o", "out", "--report-json", "r.json"])
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -91,11 +90,8 @@ def test_every_extension_pillow_reads_is_taken_from_a_folder():
     Path("in").mkdir()
     frames = [Image.fromarray(np.full((16, 16, 3), value, np.uint8)) for value in (50, 150)]
     frames[0].save("in/pair.mpo", save_all=True, append_images=frames[1:], format="MPO")
-    # A McIDAS area (Pillow registers no extension for it): a 64-word header, then 8-bit rows.
     area = np.arange(6 * 9, dtype=np.uint8).reshape(6, 9)
-    words = [0] * 64
-    words[1], words[8], words[9], words[10], words[13], words[33] = 4, 6, 9, 1, 1, 256  # magic, H, W, bytes, bands
-    Path("in/satellite.ara").write_bytes(struct.pack(">64i", *words) + area.tobytes())
+    Path("in/satellite.ara").write_bytes(mcidas_area(area))
     result = runner.invoke(app, ["apply", "in", "-k", "identity", "-o", "out"])
     assert result.exit_code == 0, result.output
     assert sorted(os.listdir("out")) == ["pair_identity.png", "satellite_identity.png"]
@@ -103,24 +99,6 @@ def test_every_extension_pillow_reads_is_taken_from_a_folder():
         assert np.array_equal(np.asarray(written), area)
     assert "warning: in/pair.mpo: holds 2 images (MPO); the first is filtered (--frame picks others)" \
         in result.stderr
-
-
-def ico_a_tga_reader_accepts(icon: np.ndarray) -> bytes:
-    """An ICO of ``icon`` whose PNG is 65,792 bytes long (a text chunk pads it): read as a TGA header, its
-    first bytes then say 'colour-mapped, 1 bit per pixel', which Pillow's TGA reader accepts."""
-    import io
-
-    from PIL import PngImagePlugin
-
-    plain = io.BytesIO()
-    Image.fromarray(icon).save(plain, "PNG")
-    info = PngImagePlugin.PngInfo()
-    info.add_text("pad", "x" * (0x10100 - len(plain.getvalue()) - 16))
-    padded = io.BytesIO()
-    Image.fromarray(icon).save(padded, "PNG", pnginfo=info)
-    png = padded.getvalue()
-    assert len(png) == 0x10100
-    return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 22) + png
 
 
 def test_an_ico_is_read_as_an_ico_after_tga_files():
@@ -141,31 +119,6 @@ def test_an_ico_is_read_as_an_ico_after_tga_files():
     assert done.returncode == 0, done.stderr
     with Image.open("out/z_identity.png") as written:
         np.testing.assert_array_equal(np.asarray(written.convert("RGB")), icon)
-
-
-def png_of(side: int) -> bytes:
-    """A 1-bit PNG of side x side, all zero: a few kilobytes that decode to side² pixels."""
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    rows = (b"\x00" + bytes((side + 7) // 8)) * side
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
-
-
-def icns_holding_a_png_of(side: int) -> bytes:
-    """An ICNS whose header says 512x512 and whose 'ic09' entry is :func:`png_of` ``side``."""
-    png = png_of(side)
-    entry = b"ic09" + struct.pack(">I", 8 + len(png)) + png
-    return b"icns" + struct.pack(">I", 8 + len(entry)) + entry
-
-
-def ico_holding_a_png_of(side: int) -> bytes:
-    """An ICO whose directory says 256x256 and whose one image is :func:`png_of` ``side``."""
-    png = png_of(side)
-    return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22) + png
 
 
 @pytest.mark.parametrize("name", ["bomb.icns", "bomb.ico"])
