@@ -215,9 +215,14 @@ def _deep_png(opened: Image.Image) -> bool:
 @contextlib.contextmanager
 def _library_warnings(name: str, into: list[str]):
     """Collect what Pillow (Python warnings) and tifffile (its log) warn of while reading, as report
-    warnings naming the file, instead of raw lines on stderr."""
+    warnings naming the file, instead of raw lines on stderr; each once (Pillow 13 warns that IM is
+    deprecated at every header field it reads)."""
+    def add(message: str) -> None:
+        if f"{name}: {message}" not in into:
+            into.append(f"{name}: {message}")
+
     handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: into.append(f"{name}: {record.getMessage()}")
+    handler.emit = lambda record: add(record.getMessage())
     logger = logging.getLogger("tifffile")
     logger.addHandler(handler)
     propagate, logger.propagate = logger.propagate, False
@@ -228,7 +233,8 @@ def _library_warnings(name: str, into: list[str]):
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
-        into.extend(f"{name}: {warning.message}" for warning in caught)
+        for warning in caught:
+            add(str(warning.message))
 
 
 @functools.lru_cache(maxsize=4)  # planning asks once per output name it makes; standard input is one image
