@@ -102,15 +102,24 @@ def _start_worker(threads: int, run: str) -> None:
 
 
 @contextlib.contextmanager
-def _ctrl_c_ignored() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold back Ctrl-C while workers start. The processes started meanwhile inherit a signal mask that
+    blocks it, so a Ctrl-C at the terminal (sent to the whole process group) cannot interrupt their imports
+    with a traceback; this process notes it and raises KeyboardInterrupt once they have started (ignoring it,
+    as before, lost it: the run went on to the end)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pressed = []
+    handler = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))  # for any thread that receives it
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, handler)
+    if pressed:
+        raise KeyboardInterrupt
 
 
 #: Worker processes beyond this many per CPU only take memory (``-j 100000``).
@@ -139,7 +148,7 @@ class LocalPool:
                                         initargs=(max(1, default_workers() // processes), run_token()))
         # The workers (and the fork server) start at the first submit. Started with Ctrl-C ignored, they
         # inherit that, so that a Ctrl-C while they import reaches only this process, which stops them.
-        with _ctrl_c_ignored():
+        with _ctrl_c_held():
             return {self.pool.submit(run_job, job): job for job in jobs}
 
     def start(self, jobs: list[Job]) -> None:
