@@ -356,6 +356,29 @@ def test_a_killed_dask_worker_leaves_no_temporary_file_and_its_inputs_are_run_ag
     assert {item["status"] for item in json.loads(Path("m.json").read_text())["inputs"]} == {"written"}
 
 
+def test_ctrl_c_on_dask_waits_for_the_inputs_its_workers_have_started_and_its_manifest_says_what_is_there():
+    distributed = pytest.importorskip("distributed")
+    import signal
+    import time
+
+    _slow_inputs(12)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
+            as cluster:
+        process = _start_on_dask(cluster.scheduler_address)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        time.sleep(3)  # a task still running on a worker would write its file now, after the run
+        on_disk = sorted(os.listdir("out"))
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    record = json.loads(Path("m.json").read_text())
+    written = sorted(Path(item["outputs"][0]).name for item in record["inputs"] if item["status"] == "written")
+    assert on_disk == written and 0 < len(written) < 12  # no .part, and nothing the manifest does not list
+    assert {item["status"] for item in record["inputs"]} == {"written", "interrupted"} and record["interrupted"]
+    pending = [item for item in record["inputs"] if item["status"] == "interrupted"]
+    assert f"interrupted: {len(pending)} inputs not processed; partial files removed" in stderr
+
+
 def test_a_lost_dask_scheduler_ends_the_run_with_one_error_line_and_a_manifest():
     distributed = pytest.importorskip("distributed")
 

@@ -146,7 +146,7 @@ def progress_bar(console: Console, total: int, enabled: bool = True) -> Iterator
         def advance(state: BatchProgress) -> None:
             rate = state.done / max(time.perf_counter() - started, 1e-9)
             bar.update(task, completed=state.done, failed=state.failed, rate=f"{rate:.1f}",
-                       description=state.source.name if state.source else "filtering")
+                       description="stopping" if state.stopping else state.source.name if state.source else "filtering")
 
         yield advance
 

@@ -54,6 +54,7 @@ class BatchProgress:
     failed: int
     total: int
     source: Path | None = None
+    stopping: bool = False  # after Ctrl-C, while the inputs that cannot be stopped finish
 
 
 Progress = Callable[[BatchProgress], None]
@@ -102,15 +103,27 @@ def run(targets: list[Target], options: ApplyOptions, batch: BatchOptions = Batc
     outcomes: dict[int, SourceResult] = {}
     executor = make_executor(batch.executor, workers=batch.workers, scheduler=batch.scheduler, jobs=len(jobs))
     failed = 0
+
+    def record(index: int, outcome: SourceResult, stopping: bool = False) -> None:
+        nonlocal failed
+        outcomes[index] = outcome
+        failed += bool(outcome.failures)
+        if progress:
+            progress(BatchProgress(len(outcomes), failed, len(jobs), jobs[index].source, stopping))
+
     try:
         executor.start(jobs)
         for index, outcome in executor.results():
-            outcomes[index] = outcome
-            failed += bool(outcome.failures)
-            if progress:
-                progress(BatchProgress(len(outcomes), failed, len(jobs), jobs[index].source))
+            record(index, outcome)
     except KeyboardInterrupt:
         result.interrupted = True
+        if progress:
+            progress(BatchProgress(len(outcomes), failed, len(jobs), stopping=True))
+        try:  # what runs on a cluster's workers cannot be stopped: it finishes, and is counted
+            for index, outcome in executor.interrupt():
+                record(index, outcome, stopping=True)
+        except KeyboardInterrupt:  # pressed again: leave it (its temporary files are removed below)
+            pass
     except ClusterLost as lost:
         result.stopped = str(lost)
     finally:

@@ -16,7 +16,9 @@ import os
 import signal
 import threading
 import traceback
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -74,6 +76,9 @@ class Executor(Protocol):
     def results(self) -> Iterator[tuple[int, SourceResult]]:
         """``(job index, result)`` for every job, in the order they finish."""
 
+    def interrupt(self) -> Iterator[tuple[int, SourceResult]]:
+        """After Ctrl-C: end the work, handing back the results of jobs that cannot be stopped and finish."""
+
     def stop(self) -> None:
         """End all work still running and release the workers; safe to call at any time, more than once."""
 
@@ -87,6 +92,9 @@ class Serial:
     def results(self) -> Iterator[tuple[int, SourceResult]]:
         for job in self.jobs:
             yield run_job(job)
+
+    def interrupt(self) -> Iterator[tuple[int, SourceResult]]:
+        return iter(())  # the job Ctrl-C stopped was this process's own
 
     def stop(self) -> None:
         pass
@@ -188,6 +196,9 @@ class LocalPool:
             leftover.unlink(missing_ok=True)
         return sorted(broken, key=lambda job: job.index)
 
+    def interrupt(self) -> Iterator[tuple[int, SourceResult]]:
+        return iter(())  # stop() ends the workers, and the run removes their temporary files
+
     def stop(self) -> None:
         if self.pool is not None:
             # Ctrl-C: end the workers now (their files are whole or temporary), rather than wait for them.
@@ -197,16 +208,37 @@ class LocalPool:
             self.pool = None
 
 
+def _run_unless_stopped(job: Job, stop: str) -> tuple[int, SourceResult | None]:
+    """:func:`run_job` on a Dask worker, unless the run has set its Event ``stop`` (Ctrl-C): Dask does not
+    stop a task once a worker has it, so each task asks before it starts."""
+    from distributed import Event
+
+    if Event(stop).is_set():
+        return job.index, None
+    return run_job(job)
+
+
 class DaskCluster:
     """The workers of a Dask cluster (``pip install 'convcli[dask]'``); inputs and outputs must be on
     paths every worker sees."""
+
+    #: After Ctrl-C, how long to wait for the inputs running on workers to finish.
+    FINISH_SECONDS = 60
 
     def __init__(self, scheduler: str):
         self.scheduler = scheduler
         self.client = None
         self.futures: list = []
+        self.handed: set = set()  # the futures whose results went back to the run
+        self.stop_event = f"convcli-stop-{uuid.uuid4().hex}"  # set on Ctrl-C: tasks not started then skip
 
     def start(self, jobs: list[Job]) -> None:
+        # Ctrl-C in the middle of importing Dask or of starting its client breaks them (tracebacks, then a
+        # half-imported asyncio): it waits till after.
+        with _ctrl_c_held():
+            self._connect(jobs)
+
+    def _connect(self, jobs: list[Job]) -> None:
         try:
             from distributed import Client
         except ImportError:
@@ -219,18 +251,19 @@ class DaskCluster:
         except (OSError, ValueError, TypeError) as error:  # unreachable, or not an address ("missing port")
             raise ParameterError(f"cannot reach the Dask scheduler at {self.scheduler} ({error})") from None
         self.jobs = jobs
-        self.futures = self.client.map(run_job, jobs, pure=False)
+        self.futures = self.client.map(_run_unless_stopped, jobs, stop=self.stop_event, pure=False)
 
     def results(self) -> Iterator[tuple[int, SourceResult]]:
-        from concurrent.futures import CancelledError
-
         from distributed import KilledWorker, as_completed
 
         jobs = dict(zip(self.futures, self.jobs))
         try:
             for future in as_completed(self.futures):
+                self.handed.add(future)
                 try:
-                    yield future.result()
+                    index, outcome = future.result()
+                    if outcome is not None:  # (None: skipped, stopped by Ctrl-C)
+                        yield index, outcome
                 except KilledWorker:  # it killed every worker that tried it (Dask retries on others)
                     job = jobs[future]
                     yield job.index, SourceResult(failures=[Failure(
@@ -239,13 +272,32 @@ class DaskCluster:
         except (CancelledError, OSError):  # the scheduler is gone: the futures cancelled, or the connection closed
             raise ClusterLost(f"lost the connection to the Dask scheduler at {self.scheduler}") from None
 
+    def interrupt(self) -> Iterator[tuple[int, SourceResult]]:
+        """Tell the tasks not yet started to skip, and wait (up to :attr:`FINISH_SECONDS`) for those that
+        have started, which Dask cannot stop: their files would otherwise appear after the run had ended.
+        Their results, and those finished but not yet handed back, come back as usual."""
+        if self.client is None:
+            return
+        from distributed import Event, as_completed
+        from distributed import TimeoutError as DaskTimeout
+
+        left = [future for future in self.futures if future not in self.handed]
+        try:
+            Event(self.stop_event, client=self.client).set()
+            for future in as_completed(left, timeout=self.FINISH_SECONDS):
+                if future.status == "finished" and (result := future.result())[1] is not None:
+                    yield result
+        except (DaskTimeout, TimeoutError, OSError, CancelledError):  # the scheduler is gone, or too slow
+            pass
+
     def stop(self) -> None:
         if self.client is not None:
             client, self.client = self.client, None
-            try:  # tasks already running finish on their workers; their files are whole or temporary
-                client.cancel(self.futures)
-                client.close(timeout=5)
-            except (OSError, RuntimeError, TimeoutError):  # the scheduler is gone already, or so is the loop
+            try:
+                with _ctrl_c_held():  # a second Ctrl-C must not break the client's close
+                    client.cancel(self.futures)
+                    client.close(timeout=5)
+            except (OSError, RuntimeError, TimeoutError, KeyboardInterrupt):  # the scheduler or the loop is gone
                 pass
 
 
