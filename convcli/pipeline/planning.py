@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,13 +66,20 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    if STDOUT in (a, b) or str(b) == STDIN:
-        return False
+def _identity(path: Path) -> tuple[int, int] | Path:
+    """What tells files apart: an existing file's device and inode (a hard link or a symlink is the file it
+    links to), else the path resolved."""
     try:
-        return os.path.samefile(a, b)
+        status = os.stat(path)
     except OSError:
-        return a.resolve() == b.resolve()
+        return path.resolve()
+    return status.st_dev, status.st_ino
+
+
+def _identities(paths: Iterable[Path]) -> set[tuple[int, int] | Path]:
+    """The :func:`_identity` of every file among ``paths`` (standard input and output are none), in one pass:
+    compared in pairs, a folder of 1000 inputs took 40 s to plan."""
+    return {_identity(path) for path in paths if path != STDOUT and str(path) != STDIN}
 
 
 def name_fields(image: InputImage) -> dict[str, str]:
@@ -234,6 +242,7 @@ def _check_frames(image: InputImage, fmt: str, options: ApplyOptions, counts: di
 
 def _check_names(targets: list[Target], run: _Run, sources: list[Path]) -> None:
     seen: dict[Path, Target] = {}
+    inputs = _identities(sources)
     for target in targets:
         key = target.output if target.output == STDOUT else target.output.resolve()
         if key in seen:
@@ -245,23 +254,22 @@ def _check_names(targets: list[Target], run: _Run, sources: list[Path]) -> None:
             raise ParameterError(f"{display_name(other.source)} [{other.name}] and {display_name(target.source)} "
                                  f"[{target.name}] would both write {target.output}; {advice}")
         seen[key] = target
-        for source in sources:
-            if _same_file(target.output, source):
-                raise ParameterError(f"output {target.output} is one of the inputs; refusing to overwrite it")
+        if target.output != STDOUT and _identity(target.output) in inputs:
+            raise ParameterError(f"output {target.output} is one of the inputs; refusing to overwrite it")
 
 
 def check_side_files(targets: list[Target], files: dict[str, Path | None]) -> None:
     """Refuse a file the run writes beside its maps (``report_json``, ``manifest``, ``montage``, by
     option name) that would overwrite one of the inputs, one of the maps, or another of these."""
-    sources = {target.source for target in targets}
-    outputs = {target.output for target in targets if target.output != STDOUT}
+    inputs = _identities(target.source for target in targets)
+    outputs = _identities(target.output for target in targets)
     seen: dict[Path, str] = {}
     for option, path in files.items():
         if path is None or path == STDOUT:
             continue
-        if any(_same_file(path, source) for source in sources):
+        if _identity(path) in inputs:
             raise ParameterError(f"`{option}` {path} is one of the inputs; refusing to overwrite it")
-        if any(_same_file(path, output) for output in outputs):
+        if _identity(path) in outputs:
             raise ParameterError(f"`{option}` {path} is one of the maps this run writes; give it a file of its own")
         key = path.resolve()
         if key in seen:
