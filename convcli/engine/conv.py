@@ -124,7 +124,11 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
     """Run ``choice`` (from :func:`~convcli.engine.plan.plan` with the same arguments) on checked arrays."""
     problem = choice.problem
     dtype = working_dtype(image)
-    work = image.astype(dtype, copy=False)
+    # The paths copy a pixel's channels as one item (geometry.pixels), so they must lie side by side in
+    # memory: a view that reverses or skips channels, a Fortran-ordered or a transposed channel-first
+    # array is made C-ordered (once, in the working dtype). Any other view is read as it is.
+    channels_apart = image.ndim == 3 and image.shape[2] > 1 and image.strides[2] != image.itemsize
+    work = np.ascontiguousarray(image, dtype=dtype) if channels_apart else image.astype(dtype, copy=False)
     work = work[:, :, None] if work.ndim == 2 else work
     window = Window(work, problem.rows, problem.cols, settings.boundary, settings.cval)
     bank = problem.bank.astype(dtype)
