@@ -160,10 +160,30 @@ def test_factorize_finds_rank_and_keeps_integer_kernels_exact():
     g1, g2 = bench.gaussian(15, 1.0), bench.gaussian(15, 3.0)
     dog = separable.factorize(g1 - g2, tolerance=1e-7)  # a difference of Gaussians: rank 2
     assert dog.rank == 2 and dog.error <= 1e-7 * np.abs(g1 - g2).sum()
+    np.testing.assert_allclose(dog.cols.T @ dog.rows, g1 - g2, rtol=1e-7, atol=0)  # every tap, to its own size
     random = np.random.default_rng(0).standard_normal((5, 5))
-    full = separable.factorize(random, tolerance=1e-13)
-    assert full.rank == 5 and not full.exact
-    np.testing.assert_allclose(full.cols.T @ full.rows, random, atol=1e-13)
+    full = separable.factorize(random, tolerance=1e-13)  # of full rank: split row by row, exactly
+    assert full.rank == 5 and full.exact and full.error == 0
+    np.testing.assert_array_equal(full.cols.T @ full.rows, random)
+    tall = np.random.default_rng(1).standard_normal((6, 2))
+    tall[:, 1] = 0  # two columns, one of them zero: one term
+    split = separable.factorize(tall + np.outer([0, 0, 0, 0, 0, 1], [0, 1]), tolerance=1e-13)
+    assert split.rank == 2 and split.exact
+    np.testing.assert_array_equal(split.cols.T @ split.rows, tall + np.outer([0, 0, 0, 0, 0, 1], [0, 1]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_separable_path_keeps_every_tap_of_a_kernel_of_wide_dynamic_range(dtype):
+    # One tap 1e8, the others about 1e-8: relative to the sum of |k|, an SVD of rank 1 dropped them all.
+    k = powers_of_two((5, 5)) * 1e-8 / 2 ** 24
+    k[1, 3] = 1e8
+    factors = separable.factorize(k, tolerance=separable.tolerance(dtype))
+    np.testing.assert_allclose(factors.cols.T @ factors.rows, k, rtol=separable.tolerance(dtype), atol=0)
+    delta = np.zeros((11, 11), dtype=dtype)
+    delta[5, 5] = 1  # each output reads one tap: the small ones show beside the large one
+    got = conv2d(delta, k, method="separable", boundary="zero")
+    expected = signal.correlate2d(delta.astype(np.float64), k, mode="same")
+    np.testing.assert_allclose(got, expected, rtol=2e-7 if dtype == np.float32 else 1e-13, atol=0)
 
 
 def test_toeplitz_band_with_stride_and_dilation():

@@ -27,13 +27,14 @@ HORIZONTAL_BLOCK = 32
 class Factors:
     """``kernel ~ sum_t outer(cols[t], rows[t])``, with ``error = sum |kernel - that sum|``.
 
-    ``error`` is the largest change the truncation can make to an output for pixel values in [0, 1].
+    ``error`` is the largest change the truncation can make to an output for pixel values in [0, 1];
+    :func:`factorize` bounds the change of each tap relative to the tap.
     """
 
     cols: np.ndarray  # rank x kh, the vertical filters
     rows: np.ndarray  # rank x kw, the horizontal filters
     error: float
-    exact: bool = False  # split along a tap (error 0 up to one rounding) rather than by SVD
+    exact: bool = False  # split along a tap or row by row (error 0 up to one rounding) rather than by SVD
 
     @property
     def rank(self) -> int:
@@ -41,33 +42,57 @@ class Factors:
 
 
 def factorize(kernel: np.ndarray, *, tolerance: float) -> Factors:
-    """The fewest rank-1 terms whose sum is within ``tolerance * sum |kernel|`` of ``kernel`` (by SVD).
+    """The fewest rank-1 terms that keep every tap of ``kernel`` within ``tolerance`` of itself.
 
-    A kernel that is exactly rank 1 is split along its largest tap instead, which keeps integer
-    kernels such as Sobel's exact: ``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]`` is ``[1, 2, 1]`` by ``[-1, 0, 1]``.
+    Each tap is kept relative to its own size (a zero tap relative to the smallest non-zero one), so a
+    kernel whose taps span many orders of magnitude loses none of its small ones. A kernel that is
+    exactly rank 1 is split along its largest tap, which keeps integer kernels such as Sobel's exact:
+    ``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]`` is ``[1, 2, 1]`` by ``[-1, 0, 1]``. Otherwise the SVD's
+    terms are tried from rank 1 up; when none below the full rank keeps every tap, the kernel is split
+    row by row (or column by column), which is exact: a term per row, a 1-tap vertical filter by that row.
 
     Examples
     --------
     >>> f = factorize(np.outer([1, 2, 1], [-1, 0, 1]), tolerance=1e-12)
     >>> f.rank, f.error, f.cols.tolist(), f.rows.tolist()
     (1, 0.0, [[-1.0, -2.0, -1.0]], [[1.0, -0.0, -1.0]])
+    >>> factorize(np.array([[1e8, 1e-8], [2e-8, 3e-8]]), tolerance=1e-7).rank   # no tap is dropped
+    2
     """
     kernel = np.asarray(kernel, dtype=np.float64)
-    limit = tolerance * np.abs(kernel).sum()
     i, j = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
     if kernel[i, j] != 0:
         col, row = kernel[:, j], kernel[i, :] / kernel[i, j]
-        error = float(np.abs(kernel - np.outer(col, row)).sum())
-        if error <= limit:
-            return Factors(col[None], row[None], error, exact=True)
+        if _keeps_every_tap(kernel, np.outer(col, row), tolerance):
+            return Factors(col[None], row[None], float(np.abs(kernel - np.outer(col, row)).sum()), exact=True)
     u, s, vt = np.linalg.svd(kernel)
-    for rank in range(1, len(s) + 1):
+    for rank in range(1, min(kernel.shape)):
         scale = np.sqrt(s[:rank])
         cols, rows = (u[:, :rank] * scale).T, vt[:rank] * scale[:, None]
-        error = float(np.abs(kernel - cols.T @ rows).sum())
-        if error <= limit:
-            break
-    return Factors(cols, rows, error)
+        if _keeps_every_tap(kernel, cols.T @ rows, tolerance):
+            return Factors(cols, rows, float(np.abs(kernel - cols.T @ rows).sum()))
+    return _split_exactly(kernel)
+
+
+def _keeps_every_tap(kernel: np.ndarray, approximation: np.ndarray, tolerance: float) -> bool:
+    """Whether every tap of ``approximation`` is within ``tolerance`` of the kernel's, relative to that tap
+    (for a zero tap, to the smallest non-zero one)."""
+    size = np.abs(kernel)
+    nonzero = size[size > 0]
+    if not nonzero.size:
+        return not approximation.any()
+    return bool(np.all(np.abs(kernel - approximation) <= tolerance * np.maximum(size, nonzero.min())))
+
+
+def _split_exactly(kernel: np.ndarray) -> Factors:
+    """``kernel`` as a sum of its rows (each a 1-tap vertical filter by the row), or of its columns when it
+    has fewer of them: exact, and left without its all-zero rows."""
+    transposed = kernel.shape[1] < kernel.shape[0]
+    lines = kernel.T if transposed else kernel
+    kept = [n for n in range(len(lines)) if lines[n].any()] or [0]
+    units, taps = np.eye(len(lines))[kept], lines[kept]
+    cols, rows = (taps, units) if transposed else (units, taps)
+    return Factors(cols, rows, 0.0, exact=True)
 
 
 def toeplitz(taps: np.ndarray, outputs: int, *, stride: int, dilation: int) -> np.ndarray:
@@ -199,6 +224,6 @@ def run(window: Window, factors: list[Factors], out: np.ndarray, *, workers: int
 
 
 def tolerance(dtype: np.dtype) -> float:
-    """The relative truncation error below which a low-rank split counts as exact for ``dtype``."""
+    """The error of a tap, relative to the tap, below which a low-rank split counts as exact for ``dtype``."""
     return 1e-7 if np.dtype(dtype).itemsize <= 4 else 1e-13
 
