@@ -11,6 +11,8 @@ MAPS = ("auto", "clip", "abs", "offset", "minmax", "global", "raw")
 COMBINES = ("magnitude", "max", "sum", "argmax")
 #: Colour maps for one-channel maps (``--colormap``).
 COLORMAPS = ("gray", "viridis", "inferno", "coolwarm")
+#: What missing inputs (NaN, infinities, ``nodata``) do (``nan``, ``--nan``); the first is the default.
+NAN_MODES = ("propagate", "ignore", "fill")
 #: Where a batch runs (``--executor``).
 EXECUTORS = ("local", "dask")
 

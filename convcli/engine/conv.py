@@ -13,12 +13,15 @@ convolution and matches ``scipy.signal.convolve2d``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from convcli.choices import DEFAULT_BOUNDARY
 from convcli.engine import direct as direct_path
 from convcli.engine import fft as fft_path
 from convcli.engine import gemm as gemm_path
+from convcli.engine import missing as missing_values
 from convcli.engine import separable as separable_path
 from convcli.engine.geometry import Window, plan_axis
 from convcli.engine.plan import Choice, check_kernel, plan
@@ -63,7 +66,8 @@ def check_image(image: object) -> np.ndarray:
 
 
 def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", boundary: str = DEFAULT_BOUNDARY,
-           cval: float = 0.0, dilation: int = 1, flip: bool = False, method: str = "auto") -> np.ndarray:
+           cval: float = 0.0, dilation: int = 1, flip: bool = False, method: str = "auto", nan: str = "propagate",
+           nodata: float | None = None) -> np.ndarray:
     """Slide ``kernel`` over ``image`` and sum the products at every position.
 
     Parameters
@@ -94,6 +98,14 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
         (shifted views per tap), ``separable`` (SVD rank-1 terms as 1-D passes), ``fft`` (overlap-save
         tiles) or ``gemm`` (a bank as one matrix product per row strip). Every path gives the same
         result to float32 rounding.
+    nan : {"propagate", "ignore", "fill"}
+        What missing inputs (NaN, infinities, and ``nodata``) do, the same on every path (see
+        :mod:`convcli.engine.missing`). ``propagate``: only the outputs whose non-zero taps read one are
+        missing, the rest are exact. ``ignore``: they are left out and the other taps' weights rescaled
+        (normalised convolution); an output all of whose taps read missing inputs is missing. ``fill``:
+        they read as ``cval``.
+    nodata : float, optional
+        A value that marks missing inputs, as NaN does; missing outputs then hold it in place of NaN.
 
     Returns
     -------
@@ -113,16 +125,20 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
     array([3., 2., 1.])
     >>> conv2d(image, [[1, 2, 3]], boundary="zero", flip=True)[1]
     array([1., 2., 3.])
+    >>> holed = np.ones((1, 5)); holed[0, 2] = np.nan
+    >>> conv2d(holed, [[1, 1, 1]], boundary="edge")          # only the outputs that read the NaN
+    array([[ 3., nan, nan, nan,  3.]])
+    >>> conv2d(holed, [[1, 1, 1]], boundary="edge", nan="ignore")   # the others' weights rescaled
+    array([[3., 3., 3., 3., 3.]])
     """
     settings = Settings(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation, flip=flip,
-                        method=method)
+                        method=method, nan=nan, nodata=nodata)
     image, kernel = check_image(image), check_kernel(kernel)
     return execute(image, kernel, settings, plan(image.shape, kernel, settings, working_dtype(image)))
 
 
 def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: Choice) -> np.ndarray:
     """Run ``choice`` (from :func:`~convcli.engine.plan.plan` with the same arguments) on checked arrays."""
-    problem = choice.problem
     dtype = working_dtype(image)
     # The paths copy a pixel's channels as one item (geometry.pixels), so they must lie side by side in
     # memory: a view that reverses or skips channels, a Fortran-ordered or a transposed channel-first
@@ -130,6 +146,26 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
     channels_apart = image.ndim == 3 and image.shape[2] > 1 and image.strides[2] != image.itemsize
     work = np.ascontiguousarray(image, dtype=dtype) if channels_apart else image.astype(dtype, copy=False)
     work = work[:, :, None] if work.ndim == 2 else work
+    bank = kernel if kernel.ndim == 3 else kernel[None]
+    missing = None
+    if image.dtype.kind == "f" or settings.nodata is not None:  # integers are never NaN
+        missing = missing_values.find_missing(work, settings.nodata)
+    if missing is None:
+        out = _run(work, settings, choice)
+    else:
+        masks_settings = dataclasses.replace(settings, cval=0.0, method="auto")
+
+        def masks(image: np.ndarray, masks_bank: np.ndarray) -> np.ndarray:
+            return _run(image, masks_settings, plan(image.shape, masks_bank, masks_settings, image.dtype))
+
+        out = missing_values.treat(work, missing, bank, settings, lambda image: _run(image, settings, choice), masks)
+    out = out[..., 0] if image.ndim == 2 else out
+    return out if kernel.ndim == 3 else out[0]
+
+
+def _run(work: np.ndarray, settings: Settings, choice: Choice) -> np.ndarray:
+    """The path ``choice`` names on ``work`` (``H x W x C`` in the working dtype): ``N x rows x cols x C``."""
+    problem, dtype = choice.problem, work.dtype
     window = Window(work, problem.rows, problem.cols, settings.boundary, settings.cval)
     bank = problem.bank.astype(dtype)
     out = np.empty((len(bank), problem.rows.count, problem.cols.count, work.shape[2]), dtype=dtype)
@@ -143,5 +179,4 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
         fft_path.run(window, bank, out, workers=workers, shape=shape)
     else:
         gemm_path.run(window, bank, out, workers=workers, budget=problem.budget("gemm"))
-    out = out[..., 0] if image.ndim == 2 else out
-    return out if kernel.ndim == 3 else out[0]
+    return out

@@ -23,15 +23,55 @@ def dilate(kernel: np.ndarray, dilation: int) -> np.ndarray:
 
 
 def reference_conv2d(image, kernel, *, stride: int = 1, padding="same", boundary: str = DEFAULT_BOUNDARY,
-                     cval: float = 0.0, dilation: int = 1, flip: bool = False) -> np.ndarray:
-    """The contract's formula, computed in float64 with ``scipy.signal`` (slow but independent)."""
-    from scipy import signal
+                     cval: float = 0.0, dilation: int = 1, flip: bool = False, nan: str = "propagate",
+                     nodata: float | None = None) -> np.ndarray:
+    """The contract's formula, computed in float64 with ``scipy.signal`` (slow but independent).
 
+    Missing inputs (non-finite, or ``nodata``) follow the definitions of :mod:`convcli.engine.missing`:
+    for ``propagate`` the sum runs literally over the non-zero taps (NaN and infinities then do what
+    IEEE arithmetic does); for ``ignore`` the coverage comes from ``scipy.signal`` on the mask.
+    """
     image = np.asarray(image, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
+    options = dict(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation, flip=flip)
     if kernel.ndim == 3:
-        return np.stack([reference_conv2d(image, k, stride=stride, padding=padding, boundary=boundary,
-                                          cval=cval, dilation=dilation, flip=flip) for k in kernel])
+        return np.stack([reference_conv2d(image, k, nan=nan, nodata=nodata, **options) for k in kernel])
+    missing = ~np.isfinite(image)
+    if nodata is not None:
+        missing |= image == nodata
+    if not missing.any():
+        return _correlate(image, kernel, **options)
+    if nan == "fill":
+        return _correlate(np.where(missing, cval, image), kernel, **options)
+    masks = {**options, "cval": 0.0}  # nothing is missing outside the image
+    lost = np.nan if nodata is None else nodata
+    if nan == "ignore":
+        out = _correlate(np.where(missing, 0.0, image), kernel, **options)
+        read = _correlate(missing.astype(float), (kernel != 0).astype(float), **masks)
+        coverage = 1 - _correlate(missing.astype(float), np.abs(kernel), **masks) / np.abs(kernel).sum()
+        taps = np.count_nonzero(kernel)
+        gone = (read > taps - 0.5) & (taps > 0)
+        partial = (read > 0.5) & ~gone
+        out[partial] /= coverage[partial]
+        out[gone] = lost
+        return out
+    marked = np.where(missing, np.nan, image) if nodata is not None else image
+    padded, taps = _padded(marked, kernel, **options)
+    rows, cols = padded.shape[0] - taps.shape[0] + 1, padded.shape[1] - taps.shape[1] + 1
+    if flip:
+        taps = taps[::-1, ::-1]
+    out = np.zeros((rows, cols) + image.shape[2:])
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN, as it should be
+        for i, j in zip(*np.nonzero(taps)):
+            out += taps[i, j] * padded[i:i + rows, j:j + cols]
+    out = out[::stride, ::stride]
+    if nodata is not None:
+        out[np.isnan(out)] = nodata
+    return out
+
+
+def _padded(image: np.ndarray, kernel: np.ndarray, *, stride, padding, boundary, cval, dilation, flip):
+    """The image padded by the boundary mode for ``valid`` sums, and the dilated kernel."""
     # Only the settings' names are resolved (aliases, padding keywords); the sums share nothing with the engine.
     settings = Settings(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation, flip=flip)
     boundary, padding = settings.boundary, settings.padding
@@ -50,10 +90,16 @@ def reference_conv2d(image, kernel, *, stride: int = 1, padding="same", boundary
     else:
         pads = [(padding, padding), (padding, padding)]
     pads += [(0, 0)] * (image.ndim - 2)
-    padded = boundaries.pad(image, pads, boundary, cval)
-    taps = dilate(kernel, dilation)
+    return boundaries.pad(image, pads, boundary, cval), dilate(kernel, dilation)
+
+
+def _correlate(image: np.ndarray, kernel: np.ndarray, **options) -> np.ndarray:
+    from scipy import signal
+
+    padded, taps = _padded(image, kernel, **options)
     if image.ndim == 3:
         taps = taps[..., None]
-    run = signal.convolve if flip else signal.correlate
+    stride = options["stride"]
+    run = signal.convolve if options["flip"] else signal.correlate
     # FFT: fast on photos, and a computation that shares nothing with the engine's shift-and-add.
     return run(padded, taps, mode="valid", method="fft")[::stride, ::stride]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convcli.choices import DEFAULT_BOUNDARY, METHODS
+from convcli.choices import DEFAULT_BOUNDARY, METHODS, NAN_MODES
 from convcli.engine.boundary import resolve_boundary
 from convcli.errors import ParameterError
 
@@ -55,12 +55,32 @@ def resolve_method(method: str) -> str:
     return key
 
 
+def _nan_mode(mode: str) -> str:
+    key = str(mode).strip().lower()
+    if key not in NAN_MODES:
+        raise ParameterError(f"`nan` must be one of {', '.join(NAN_MODES)}; got {mode!r}")
+    return key
+
+
+def _nodata(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ParameterError(f"`nodata` must be a number; got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
-    """How a kernel slides over an image: the keyword options of :func:`convcli.conv2d`, checked.
+    """How a kernel slides over an image, and what missing inputs do: the keyword options of
+    :func:`convcli.conv2d`, checked.
 
-    >>> Settings(boundary="reflect101", padding="VALID")
-    Settings(stride=1, padding='valid', boundary='mirror', cval=0.0, dilation=1, flip=False, method='auto')
+    >>> Settings(boundary="reflect101", padding="VALID", nodata=-9999)
+    Settings(stride=1, padding='valid', boundary='mirror', cval=0.0, dilation=1, flip=False, method='auto', \
+nan='propagate', nodata=-9999.0)
     """
 
     stride: int = 1
@@ -70,6 +90,8 @@ class Settings:
     dilation: int = 1
     flip: bool = False
     method: str = "auto"
+    nan: str = NAN_MODES[0]
+    nodata: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.flip, (bool, np.bool_)):
@@ -83,7 +105,8 @@ class Settings:
         fields = {"stride": positive_int("stride", self.stride), "padding": resolve_padding(self.padding),
                   "boundary": resolve_boundary(self.boundary), "cval": cval,
                   "dilation": positive_int("dilation", self.dilation), "flip": bool(self.flip),
-                  "method": resolve_method(self.method)}
+                  "method": resolve_method(self.method), "nan": _nan_mode(self.nan),
+                  "nodata": _nodata(self.nodata)}
         for name, value in fields.items():
             object.__setattr__(self, name, value)
 

@@ -1,0 +1,101 @@
+"""Missing values (NaN, infinities, or a ``nodata`` value) and the three ways the engine treats them.
+
+Float TIFFs from GIS and microscopy mark "no data" with NaN or with a value of their own. Summed as they
+are, one NaN reaches every output of an FFT tile and a whole block of a separable pass; here it reaches
+exactly the outputs that read it, on every path:
+
+``propagate`` (the default)
+    An output is missing when one of its non-zero taps reads a missing input; every other output is the
+    plain filter of the image, exactly. Without ``nodata`` a missing output holds what IEEE arithmetic
+    gives the sum: NaN, or +inf / -inf when it reads infinities of one sign only. With ``nodata`` it
+    holds ``nodata``.
+``ignore``
+    Normalised convolution (astropy.convolution's ``nan_treatment="interpolate"``): missing inputs are
+    left out and the weights of the others rescaled by the *coverage*, the share of ``|k|`` that reads
+    present inputs. This is the mathematics of the alpha path (:mod:`convcli.engine.alpha`) with the
+    mask of present inputs as alpha::
+
+        coverage = 1 - conv(missing, |k|) / sum(|k|)
+        out      = conv(x with missing inputs as 0, k) / coverage
+
+    For a blur (non-negative ``k`` summing to 1) that is ``conv(x * m, k) / conv(m, k)``, ``m`` the mask
+    of present inputs. Outputs that read no missing input are the plain filter, exactly; where every
+    non-zero tap reads a missing input the output is missing (NaN, or ``nodata``). Values the boundary
+    mode brings from outside the image count as present.
+``fill``
+    Missing inputs are replaced by ``cval`` before filtering.
+
+An image without missing values costs one pass to find that out (none at all for an integer image
+without ``nodata``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from convcli.engine.settings import Settings
+
+#: ``values(image)``: the run's own kernels and path on ``image`` (``H x W x C``), ``N x rows x cols x C``.
+Values = Callable[[np.ndarray], np.ndarray]
+#: ``masks(image, bank)``: another bank through the same geometry, with nothing missing outside the image.
+Masks = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+#: Values looked at per step while searching for missing ones (keeps the search's scratch small).
+CHUNK_VALUES = 1 << 20
+
+
+def find_missing(work: np.ndarray, nodata: float | None) -> np.ndarray | None:
+    """The mask of ``work``'s missing values (non-finite, or equal to ``nodata``), or None when it has none."""
+    step = max(1, CHUNK_VALUES // max(1, work[0].size))
+    for start in range(0, len(work), step):
+        chunk = work[start:start + step]
+        if not np.isfinite(chunk).all() or (nodata is not None and (chunk == nodata).any()):
+            return _missing(work, nodata)
+    return None
+
+
+def _missing(work: np.ndarray, nodata: float | None) -> np.ndarray:
+    missing = ~np.isfinite(work)
+    if nodata is not None:
+        missing |= work == nodata
+    return missing
+
+
+def treat(work: np.ndarray, missing: np.ndarray, bank: np.ndarray, settings: Settings, values: Values,
+          masks: Masks) -> np.ndarray:
+    """Filter ``work`` (``H x W x C``) with ``bank``, its ``missing`` values treated as ``settings.nan`` says."""
+    if settings.nan == "fill":
+        return values(np.where(missing, work.dtype.type(settings.cval), work))
+    out = values(np.where(missing, work.dtype.type(0), work))
+    footprint = (bank != 0).astype(np.float32)
+    lost = settings.nodata if settings.nodata is not None else np.nan
+    if settings.nan == "ignore":
+        magnitude = np.abs(bank)
+        counts = masks(missing.astype(np.float64), np.concatenate([footprint, magnitude]))
+        read, share = counts[:len(bank)], counts[len(bank):]
+        taps, totals = footprint.sum(axis=(1, 2)).reshape(-1, 1, 1, 1), magnitude.sum(axis=(1, 2)).reshape(-1, 1, 1, 1)
+        coverage = 1.0 - np.divide(share, totals, out=np.zeros_like(share), where=totals > 0)
+        gone = (read > taps - 0.5) & (taps > 0)  # every non-zero tap reads a missing input
+        partial = (read > 0.5) & ~gone
+        out[partial] = out[partial] / coverage[partial]
+        out[gone] = lost
+        return out
+    infinite = settings.nodata is None and np.isinf(work[missing]).any()
+    if not infinite:  # every missing output is the same: NaN, or nodata
+        out[masks(missing.astype(np.float32), footprint) > 0.5] = lost
+        return out
+    # IEEE's sums: NaN read, or infinities of both signs, give NaN; infinities of one sign give that one.
+    channels, n = work.shape[2], len(bank)
+    classes = np.concatenate([np.isnan(work), work == np.inf, work == -np.inf], axis=2).astype(np.float32)
+    signs = np.concatenate([bank > 0, bank < 0]).astype(np.float32)
+    reads = masks(classes, signs) > 0.5  # 2N x rows x cols x 3C
+    by_positive, by_negative = reads[:n], reads[n:]
+    nan = by_positive[..., :channels] | by_negative[..., :channels]
+    plus = by_positive[..., channels:2 * channels] | by_negative[..., 2 * channels:]
+    minus = by_negative[..., channels:2 * channels] | by_positive[..., 2 * channels:]
+    out[plus] = np.inf
+    out[minus] = -np.inf
+    out[nan | (plus & minus)] = np.nan
+    return out

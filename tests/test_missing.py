@@ -1,0 +1,277 @@
+"""Missing inputs (NaN, infinities, nodata) on every engine path, against independent references.
+
+The set of non-finite outputs is computed from the definition (the outputs whose non-zero taps read a
+missing input) with scipy on the mask, and the values by literal sums over np.pad or by SciPy's
+``conv(x * m, k) / conv(m, k)``; never by the engine itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from helpers import image, powers_of_two
+
+from convcli import conv2d
+from convcli.engine.reference import reference_conv2d
+from convcli.errors import ParameterError
+
+PATHS = ["direct", "separable", "fft", "gemm"]
+
+
+def holed_kernel(shape) -> np.ndarray:
+    """Distinct taps with two zero taps: a zero tap reading a NaN must not spread it."""
+    k = powers_of_two(shape) / 2 ** np.prod(shape)
+    k.flat[1] = 0
+    k.flat[-2] = 0
+    return k
+
+
+def reads_missing(missing: np.ndarray, kernel: np.ndarray, **options) -> np.ndarray:
+    """The outputs whose non-zero taps read a missing input: scipy on the mask, nothing missing outside."""
+    options = {**options, "cval": 0.0}
+    return reference_conv2d(missing.astype(float), (kernel != 0).astype(float), **options) > 0.5
+
+
+def literal(x: np.ndarray, kernel: np.ndarray, *, boundary: str, stride: int, dilation: int,
+            padding: str = "same", flip: bool = False) -> np.ndarray:
+    """``sum k[i, j] * x[...]`` over the non-zero taps, one shifted view at a time, in float64."""
+    kh, kw = kernel.shape
+    ai, aj = (kh - 1) // 2, (kw - 1) // 2
+    if flip:
+        kernel, ai, aj = kernel[::-1, ::-1], kh - 1 - ai, kw - 1 - aj
+    mode = {"zero": "constant", "mirror": "reflect", "wrap": "wrap", "edge": "edge", "symmetric": "symmetric"}[boundary]
+    span = ((kh - 1) * dilation, (kw - 1) * dilation)
+    if padding == "same":
+        pads = [(ai * dilation, span[0] - ai * dilation), (aj * dilation, span[1] - aj * dilation)]
+    else:
+        pads = [(0, 0), (0, 0)]
+    padded = np.pad(x.astype(np.float64), pads + [(0, 0)] * (x.ndim - 2), mode=mode)
+    rows, cols = padded.shape[0] - span[0], padded.shape[1] - span[1]
+    out = np.zeros((rows, cols) + x.shape[2:])
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN: that is the point
+        for i, j in zip(*np.nonzero(kernel)):
+            out += kernel[i, j] * padded[i * dilation:i * dilation + rows, j * dilation:j * dilation + cols]
+    return out[::stride, ::stride]
+
+
+def assert_same_missing(got: np.ndarray, expected: np.ndarray) -> None:
+    """Equal NaN, +inf and -inf positions, and the finite values equal to float32 rounding."""
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(got), test(expected))
+    finite = np.isfinite(expected)
+    scale = max(1, np.abs(expected[finite]).max())
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=0, atol=2e-6 * scale)
+
+
+@pytest.mark.parametrize(("stride", "dilation", "padding"), [(1, 1, "same"), (2, 1, "same"), (1, 2, "valid"),
+                                                              (3, 2, "same")])
+@pytest.mark.parametrize("boundary", ["zero", "mirror", "wrap"])
+@pytest.mark.parametrize("path", PATHS)
+def test_one_nan_reaches_exactly_the_outputs_that_read_it_on_every_path(path, boundary, stride, dilation, padding):
+    x = image((40, 36, 3), seed=2).astype(np.float32)
+    x[17, 20, 1] = np.nan  # one channel
+    x[0, 3, 0] = np.nan  # at the edge: the boundary mode reads it again
+    k = holed_kernel((5, 4))
+    options = dict(boundary=boundary, stride=stride, dilation=dilation, padding=padding)
+    got = conv2d(x, k, method=path, **options)
+    expected = literal(x, k, **options)
+    assert np.isnan(expected).sum() < 4 * 20  # local: at most the footprints, a few times over at the edge
+    np.testing.assert_array_equal(np.isnan(got), reads_missing(np.isnan(x), k, **options))
+    assert_same_missing(got, expected)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_infinities_of_one_sign_stay_that_sign_and_of_both_signs_give_nan(path):
+    x = image((30, 30), seed=3)
+    x[10, 10], x[10, 13], x[25, 5] = np.inf, -np.inf, np.nan
+    k = np.array([[1.0, 2.0, 0.0, -3.0], [4.0, -5.0, 6.0, 7.0]]) / 8
+    got = conv2d(x, k, method=path, boundary="symmetric", flip=True)
+    expected = literal(x, k, boundary="symmetric", stride=1, dilation=1, flip=True)
+    assert np.isposinf(expected).any() and np.isneginf(expected).any() and np.isnan(expected).any()
+    assert_same_missing(got, expected)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_bank_keeps_each_kernels_own_footprint(path):
+    x = image((24, 26, 2), seed=4)
+    x[12, 12, 0] = np.nan
+    bank = np.stack([holed_kernel((3, 3)), np.pad([[1.0]], ((0, 2), (2, 0)))])  # the second reads one corner
+    got = conv2d(x, bank, method=path, boundary="edge")
+    for n in range(2):
+        expected = literal(x, bank[n], boundary="edge", stride=1, dilation=1)
+        assert_same_missing(got[n], expected)
+    assert np.isnan(got[1]).sum() == 1
+
+
+def test_the_issues_photo_sized_case_has_the_footprint_and_no_more():
+    x = np.random.default_rng(1).random((700, 900), dtype=np.float32)
+    x[300, 400] = np.nan
+    k = np.random.default_rng(2).standard_normal((15, 15))  # dense: auto picks fft here
+    got = conv2d(x, k)
+    assert np.isnan(got).sum() == 225
+    assert np.isnan(got[293:308, 393:408]).all()
+    finite = np.where(np.isnan(x), 0, x)
+    np.testing.assert_allclose(got[:280], reference_conv2d(finite, k)[:280], rtol=0, atol=2e-6 * np.abs(k).sum())
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_every_float_dtype_and_a_view(dtype):
+    x = image((20, 30, 3), seed=5).astype(dtype)
+    x[5, 7, 2] = np.nan
+    x = x[:, ::-1]
+    k = holed_kernel((3, 3))
+    for path in PATHS:
+        got = conv2d(x, k, method=path)
+        np.testing.assert_array_equal(np.isnan(got), reads_missing(np.isnan(x), k, boundary="symmetric"))
+
+
+# --- nan="ignore": normalised convolution --------------------------------------------------------------
+
+def gaussian(size: int, sigma: float) -> np.ndarray:
+    t = np.arange(size) - (size - 1) / 2
+    g = np.exp(-t ** 2 / (2 * sigma ** 2))
+    return np.outer(g, g) / np.outer(g, g).sum()
+
+
+@pytest.mark.parametrize(("boundary", "cval"), [("mirror", 0.0), ("constant", 0.3), ("wrap", 0.0)])
+@pytest.mark.parametrize("path", PATHS)
+def test_ignore_is_scipys_normalised_convolution_for_a_blur(path, boundary, cval):
+    rng = np.random.default_rng(6)
+    x = rng.random((40, 44))
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[20:30, 20:30] = np.nan  # a hole wider than the kernel: its middle stays missing
+    k = gaussian(5, 1.2)
+    m = np.isfinite(x).astype(float)
+    # conv(x * m, k) / conv(m, k), values from outside the image counting as present
+    numerator = reference_conv2d(np.where(m > 0, x, 0), k, boundary=boundary, cval=cval)
+    denominator = reference_conv2d(m, k, boundary=boundary, cval=1.0)
+    expected = np.where(denominator > 1e-12, numerator / np.where(denominator > 1e-12, denominator, 1), np.nan)
+    got = conv2d(x, k, method=path, boundary=boundary, cval=cval, nan="ignore")
+    assert not np.isfinite(got[23:27, 23:27]).any() and np.isnan(expected[23:27, 23:27]).all()
+    assert_same_missing(got, expected)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_ignore_rescales_a_signed_kernel_by_its_coverage_and_leaves_untouched_outputs_exact(path):
+    x = image((30, 30, 3), seed=7)
+    x[15, 15, 0] = np.nan
+    k = holed_kernel((3, 3)) - holed_kernel((3, 3)).mean() * (holed_kernel((3, 3)) != 0)
+    missing = np.isnan(x)
+    present = np.where(missing, 0, x)
+    coverage = 1 - reference_conv2d(missing.astype(float), np.abs(k), boundary="zero") / np.abs(k).sum()
+    expected = reference_conv2d(present, k, boundary="zero") / coverage
+    got = conv2d(x, k, method=path, boundary="zero", nan="ignore")
+    assert_same_missing(got, expected)
+    assert np.isfinite(got).all()
+
+
+def test_fill_reads_missing_inputs_as_cval():
+    x = image((20, 20, 2), seed=8)
+    x[3, 4, 1] = np.nan
+    x[10, 10, 0] = -np.inf
+    k = holed_kernel((3, 5))
+    filled = np.where(np.isfinite(x), x, 0.25)
+    for path in PATHS:
+        got = conv2d(x, k, method=path, boundary="mirror", cval=0.25, nan="fill")
+        np.testing.assert_allclose(got, reference_conv2d(filled, k, boundary="mirror"), rtol=0, atol=1e-12)
+
+
+# --- nodata ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", PATHS)
+def test_nodata_marks_missing_inputs_and_missing_outputs_hold_it(path):
+    x = (image((30, 32), seed=9) * 1000).astype(np.int16)
+    x[8, 9] = x[20, 25] = -9999
+    k = holed_kernel((3, 3))
+    got = conv2d(x, k, method=path, nodata=-9999, boundary="zero")
+    touched = reads_missing(x == -9999, k, boundary="zero")
+    assert touched.sum() == 2 * 7
+    np.testing.assert_array_equal(got == -9999, touched)
+    expected = reference_conv2d(x.astype(float), k, boundary="zero")
+    np.testing.assert_allclose(got[~touched], expected[~touched], rtol=0, atol=1e-6 * 1000 * np.abs(k).sum())
+    ignored = conv2d(x, k, method=path, nodata=-9999, boundary="zero", nan="ignore")
+    assert (ignored != -9999).all()  # no output reads only missing inputs
+    coverage = 1 - reference_conv2d((x == -9999).astype(float), np.abs(k), boundary="zero") / np.abs(k).sum()
+    scale = 1e-6 * np.abs(np.where(x == -9999, 0, x)).max() * np.abs(k).sum()  # float32 sums of values near 1000
+    np.testing.assert_allclose(ignored, reference_conv2d(np.where(x == -9999, 0, x), k, boundary="zero") / coverage,
+                               rtol=0, atol=scale)
+
+
+def test_an_all_zero_kernel_gives_zeros_even_on_missing_inputs():
+    x = np.full((5, 5), np.nan)
+    for nan in ("propagate", "ignore"):
+        assert not conv2d(x, np.zeros((3, 3)), nan=nan).any()
+
+
+def test_finite_images_are_unchanged_by_every_mode():
+    x = image((25, 27, 3), seed=10)
+    k = powers_of_two((3, 3)) / 512
+    expected = reference_conv2d(x, k)
+    for nan, path in itertools.product(("propagate", "ignore", "fill"), PATHS):
+        np.testing.assert_allclose(conv2d(x, k, nan=nan, method=path), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"nan": "skip"}, "nan must be one of propagate, ignore, fill; got 'skip'"),
+    ({"nodata": "none"}, "nodata must be a number; got 'none'"),
+    ({"nodata": 10 ** 400}, "nodata must be a number; got " + repr(10 ** 400)),
+])
+def test_bad_missing_value_options_name_the_parameter(kwargs, message):
+    with pytest.raises(ParameterError) as caught:
+        conv2d(np.ones((3, 3)), [[1.0]], **kwargs)
+    assert str(caught.value) == message
+
+
+# --- the command line ------------------------------------------------------------------------------------
+
+def test_the_command_line_keeps_missing_values_local_in_a_float_tiff_and_fills_them_with_ignore(tmp_path, monkeypatch):
+    import tifffile
+    from typer.testing import CliRunner
+
+    from convcli.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    dem = np.random.default_rng(11).random((60, 80)).astype(np.float32) * 100
+    dem[10, 10] = np.nan
+    dem[30:34, 40:44] = -9999  # a hole wider than the kernel
+    tifffile.imwrite("dem.tif", dem)
+    k = "1,2,1; 2,4,2; 1,2,1"
+    weights = np.array([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]])  # as typed: an inline matrix is not normalised
+    runner = CliRunner()
+    for nan in ("propagate", "ignore"):
+        result = runner.invoke(app, ["apply", "dem.tif", "-k", k, "--map", "raw", "--nodata", "-9999", "--nan", nan,
+                                     "--verify", "-o", f"{nan}.tif"])
+        assert result.exit_code == 0, result.output
+    missing = ~np.isfinite(dem) | (dem == -9999)
+    propagated = tifffile.imread("propagate.tif")
+    np.testing.assert_array_equal(np.isnan(propagated), reads_missing(missing, weights, boundary="symmetric"))
+    assert np.isnan(propagated).sum() == 9 + 36
+    ignored = tifffile.imread("ignore.tif")
+    m = (~missing).astype(float)
+    denominator = reference_conv2d(m, weights) / weights.sum()  # conv(m, k) of the kernel normalised
+    gone = denominator < 1e-12
+    expected = reference_conv2d(np.where(missing, 0, dem), weights) / np.where(gone, 1, denominator)
+    assert gone.sum() == 4 and np.isnan(ignored[gone]).all()
+    np.testing.assert_allclose(ignored[~gone], expected[~gone], rtol=1e-5)
+
+
+def test_sixteen_bit_nodata_is_found_in_the_files_own_units_and_pixels_that_read_it_are_named_once(tmp_path,
+                                                                                                    monkeypatch):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from convcli.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    samples = (np.random.default_rng(12).random((40, 50)) * 60000 + 1000).astype(np.uint16)
+    samples[5, 5] = samples[30, 20] = 0
+    Image.fromarray(samples).save("g16.png")
+    result = CliRunner().invoke(app, ["apply", "g16.png", "-k", "blur", "--nodata", "0", "-o", "out.png"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("warning:") == 1
+    assert ("warning: out.png: 18 values read a NaN or --nodata input and are written as 0; --nan ignore fills them "
+            "from the values around them") in result.stderr.replace("\n", " ").replace("  ", " ")
+    written = np.asarray(Image.open("out.png"))
+    assert written.dtype == np.uint16 and (written == 0).sum() == 18 and written[5, 5] == 0 and written[30, 20] == 0
