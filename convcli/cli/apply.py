@@ -35,6 +35,9 @@ from convcli.cli.options import (
     MethodOption,
     Montage,
     Name,
+    Nan,
+    NanMode,
+    Nodata,
     Overlay,
     Padding,
     PointwiseOption,
@@ -67,6 +70,8 @@ def apply(
     flip: Flip = False,
     boundary: Boundary = DEFAULT_BOUNDARY,
     cval: Cval = 0.0,
+    nan: Nan = NanMode.propagate,
+    nodata: Nodata = None,
     padding: Padding = "same",
     stride: Stride = 1,
     dilation: Dilation = 1,
@@ -129,7 +134,7 @@ def apply(
     from convcli.pipeline.planning import check_side_files, plan
 
     settings = Settings(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation, flip=flip,
-                        method=method.value)
+                        method=method.value, nan=nan.value, nodata=nodata)
     options = ApplyOptions(settings, gray=gray, map=mapping.value, verify=verify, name=name,
                            colormap=colormap and colormap.value, overlay=overlay, quality=quality, stack=stack,
                            combine=combine and combine.value, max_pixels=max_pixels, format=output_format,

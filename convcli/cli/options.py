@@ -14,13 +14,14 @@ from typing import Annotated
 
 import typer
 
-from convcli.choices import COLORMAPS, COMBINES, EXECUTORS, MAPS, METHODS
+from convcli.choices import COLORMAPS, COMBINES, EXECUTORS, MAPS, METHODS, NAN_MODES
 
 MapPolicy = Enum("MapPolicy", {name: name for name in MAPS}, type=str)
 Method = Enum("Method", {name: name for name in METHODS}, type=str)
 Colormap = Enum("Colormap", {name: name for name in COLORMAPS}, type=str)
 Combine = Enum("Combine", {name: name for name in COMBINES}, type=str)
 Executor = Enum("Executor", {name: name for name in EXECUTORS}, type=str)
+NanMode = Enum("NanMode", {name: name for name in NAN_MODES}, type=str)
 
 
 # Every option is declared once, here, and reused by the commands that take it.
@@ -46,6 +47,15 @@ Boundary = Annotated[str, typer.Option(
 Cval = Annotated[float, typer.Option(
     "--cval", metavar="VALUE", rich_help_panel=ENGINE,
     help="The value outside the image for --boundary constant, in [0, 1] units.")]
+Nan = Annotated[NanMode, typer.Option(
+    "--nan", rich_help_panel=ENGINE,
+    help="Missing inputs (NaN, infinity, --nodata): propagate makes missing only the outputs that read one; "
+         "ignore leaves them out and rescales the other taps (normalised convolution, as for alpha); fill "
+         "reads them as --cval.")]
+Nodata = Annotated[float | None, typer.Option(
+    "--nodata", metavar="VALUE", rich_help_panel=ENGINE, show_default=False,
+    help="A sample value that marks missing inputs, in the file's own units (-9999 in a float TIFF, 0 or "
+         "65535 in a 16-bit one).")]
 Padding = Annotated[str, typer.Option(
     "--padding", "-p", metavar="same|valid|full|P", rich_help_panel=ENGINE,
     help="same (one output per input pixel / stride), valid (kernel inside the image), full (kernel "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
 from convcli.pipeline.results import Failure, MapResult, RunResult
+from convcli.pixels.colormaps import to_gray
 from convcli.pixels.mapping import clip_warning, value_range
 from convcli.pixels.render import render
 
@@ -37,9 +38,25 @@ class SourceResult:
 
 def _load(source: Path, data: bytes | None, options: ApplyOptions) -> tuple[Frames, float]:
     started = time.perf_counter()
-    frames = load_frames(source, data=data, gray=options.gray, max_pixels=options.max_pixels,
+    nodata = options.settings.nodata
+    frames = load_frames(source, data=data, gray=options.gray and nodata is None, max_pixels=options.max_pixels,
                          frames=options.frame_selection)
+    if nodata is not None:  # found among the file's own values, before --gray mixes them
+        pictures = tuple(replace(p, color=to_gray(mark_nodata(p.color, p.bit_depth, nodata)) if options.gray
+                                 else mark_nodata(p.color, p.bit_depth, nodata)) for p in frames.pictures)
+        frames = replace(frames, pictures=pictures)
     return frames, (time.perf_counter() - started) * 1e3
+
+
+def mark_nodata(color: np.ndarray, bit_depth: int, nodata: float) -> np.ndarray:
+    """``color`` (in [0, 1] units) with NaN where the file held ``nodata`` (in its own units: 0..255,
+    0..65535, or the float itself). The value is scaled exactly as the reader scaled the samples."""
+    top = {8: 255, 16: 65535}.get(bit_depth, 1)
+    value = np.float32(nodata) / np.float32(top)
+    found = color == value
+    if not found.any():
+        return color
+    return np.where(found, np.float32(np.nan), color)
 
 
 def by_source(targets: list[Target]) -> dict[Path, list[Target]]:
@@ -134,6 +151,7 @@ class _Rendered:
     low: int = 0
     high: int = 0
     count: int = 0
+    missing: int = 0  # values that read a missing input (NaN, --nodata) under --nan propagate
 
     @property
     def layers(self) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -168,6 +186,8 @@ def _render(frames: Frames, target: Target, results: list, options: ApplyOptions
             rendered.low += mapped.clipped_low
             rendered.high += mapped.clipped_high
             rendered.count += mapped.values.size
+            if policy != "raw":  # raw maps keep NaN; pixels cannot
+                rendered.missing += int(np.count_nonzero(np.isnan(filtered.color)))
         rendered.per_frame.append(layers)
     return rendered
 
@@ -193,7 +213,8 @@ def _save(frames: Frames, target: Target, rendered: _Rendered, options: ApplyOpt
 
 def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms: float,
                   global_range: tuple[float, float] | None) -> tuple[MapResult, list]:
-    convolver = Convolver(options.settings, verify=options.verify)
+    # The run's nodata values are NaN by now (see _load), in the units the engine computes in.
+    convolver = Convolver(replace(options.settings, nodata=None), verify=options.verify)
     t0 = time.perf_counter()
     results = [apply_side_by_side(target.entries, picture.color, picture.alpha, convolver)
                for picture in frames.pictures]
@@ -204,6 +225,11 @@ def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms
     t3 = time.perf_counter()
     label = "standard output" if target.output == STDOUT else target.output.name
     warning = clip_warning(label, rendered.low, rendered.high, rendered.count)
+    missing = None
+    if rendered.missing:
+        what = "a NaN or `nodata` input" if options.settings.nodata is not None else "a NaN or infinite input"
+        missing = (f"{label}: {rendered.missing} values read {what} and are written as 0; `nan` ignore fills "
+                   "them from the values around them")
     settings = options.settings
     picture = frames.first
     paths = list(dict.fromkeys(choice.path for choice in convolver.choices))
@@ -219,6 +245,6 @@ def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms
         save_ms=(t3 - t2) * 1e3, values=rendered.count, clipped_low=rendered.low, clipped_high=rendered.high,
         max_diff=convolver.max_diff, verify_ms=convolver.verify_ms if options.verify else None,
         note="; ".join(filter(None, (r.note for r in results[0]))), frames=len(frames.pictures),
-        warnings=[*frames.warnings, *warnings, *([warning] if warning else [])],
+        warnings=[*frames.warnings, *warnings, *(w for w in (warning, missing) if w)],
     )
     return result, rendered.layers
