@@ -69,24 +69,33 @@ def treat(work: np.ndarray, missing: np.ndarray, bank: np.ndarray, settings: Set
     if settings.nan == "fill":
         return values(np.where(missing, work.dtype.type(settings.cval), work))
     out = values(np.where(missing, work.dtype.type(0), work))
-    footprint = (bank != 0).astype(np.float32)
     lost = settings.nodata if settings.nodata is not None else np.nan
     if settings.nan == "ignore":
-        magnitude = np.abs(bank)
-        counts = masks(missing.astype(np.float64), np.concatenate([footprint, magnitude]))
-        read, share = counts[:len(bank)], counts[len(bank):]
-        taps, totals = footprint.sum(axis=(1, 2)).reshape(-1, 1, 1, 1), magnitude.sum(axis=(1, 2)).reshape(-1, 1, 1, 1)
-        coverage = 1.0 - np.divide(share, totals, out=np.zeros_like(share), where=totals > 0)
-        gone = (read > taps - 0.5) & (taps > 0)  # every non-zero tap reads a missing input
-        partial = (read > 0.5) & ~gone
-        out[partial] = out[partial] / coverage[partial]
-        out[gone] = lost
-        return out
-    infinite = settings.nodata is None and np.isinf(work[missing]).any()
-    if not infinite:  # every missing output is the same: NaN, or nodata
+        return _rescale(out, missing, bank, masks, lost)
+    footprint = (bank != 0).astype(np.float32)
+    if settings.nodata is not None or not np.isinf(work[missing]).any():  # every missing output alike
         out[masks(missing.astype(np.float32), footprint) > 0.5] = lost
         return out
-    # IEEE's sums: NaN read, or infinities of both signs, give NaN; infinities of one sign give that one.
+    return _as_ieee(out, work, bank, masks)
+
+
+def _rescale(out: np.ndarray, missing: np.ndarray, bank: np.ndarray, masks: Masks, lost: float) -> np.ndarray:
+    """``nan="ignore"``: divide the outputs that read missing inputs by their coverage (in float64)."""
+    footprint, magnitude = (bank != 0).astype(np.float64), np.abs(bank)
+    counts = masks(missing.astype(np.float64), np.concatenate([footprint, magnitude]))
+    read, share = counts[:len(bank)], counts[len(bank):]
+    taps = footprint.sum(axis=(1, 2)).reshape(-1, 1, 1, 1)
+    totals = magnitude.sum(axis=(1, 2)).reshape(-1, 1, 1, 1)
+    coverage = 1.0 - np.divide(share, totals, out=np.zeros_like(share), where=totals > 0)
+    gone = (read > taps - 0.5) & (taps > 0)  # every non-zero tap reads a missing input
+    partial = (read > 0.5) & ~gone
+    out[partial] = out[partial] / coverage[partial]
+    out[gone] = lost
+    return out
+
+
+def _as_ieee(out: np.ndarray, work: np.ndarray, bank: np.ndarray, masks: Masks) -> np.ndarray:
+    """IEEE's sums: reading a NaN, or infinities of both signs, gives NaN; infinities of one sign give it."""
     channels, n = work.shape[2], len(bank)
     classes = np.concatenate([np.isnan(work), work == np.inf, work == -np.inf], axis=2).astype(np.float32)
     signs = np.concatenate([bank > 0, bank < 0]).astype(np.float32)
