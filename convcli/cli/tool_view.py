@@ -207,10 +207,15 @@ def bench_view(result) -> Group:
         word, style = marks[target.met]
         targets.append(f"{word:>12}  ", style=style)
         targets.append(f"{target.text} ({target.detail})\n")
-    paths = Text("\n".join(f"{case.name}: {case.reason}" for case in result.cases), style="dim")
+    paths = Text()
+    for case in result.cases:
+        forced = ", ".join(f"{t.engine} {t.ms:.1f}" for t in case.forced) or "none within reach"
+        paths.append(f"{case.name}: {case.path} {case.timings[0].ms:.1f} ms; forced: {forced}; "
+                     f"{case.choice_ratio:.2f}x the fastest\n")
+        paths.append(f"  {case.reason}\n", style="dim")
     machine = Text(" · ".join(f"{k} {v}" for k, v in result.environment.items()), style="dim")
-    return Group(table, Text("performance targets", style="bold"), targets, Text("Paths chosen", style="bold"),
-                 paths, machine)
+    return Group(table, Text("performance targets", style="bold"), targets,
+                 Text("Paths chosen, and the others forced (ms)", style="bold"), paths, machine)
 
 
 def calibration_view(calibration) -> Group:

@@ -149,7 +149,8 @@ def bench_command(
              "Default: every one installed (OpenCV and PyTorch are optional).")] = None,
     case: Annotated[list[str] | None, typer.Option(
         "--case", metavar="NAME", show_default=False,
-        help="Only the cases whose name contains this (repeatable): 3x3, 7x7, 15x15, 31x31, gaussian, bank.")] = None,
+        help="Only the cases whose name contains this (repeatable): 3x3, 5x5, 7x7, 9x9, 15x15, 31x31, "
+             "gaussian, bank.")] = None,
     size: Annotated[str, typer.Option("--image-size", metavar="HxWxC",
                                       help="H x W x C of the image for the single kernels.")]
     = "3000x4000x3",
@@ -167,10 +168,12 @@ def bench_command(
 ) -> None:
     """Time the engine against scipy.ndimage, scipy.signal, OpenCV and PyTorch on the same arrays.
 
-    Cases: 3x3, 7x7, 15x15 and 31x31 random kernels and a 31x31 Gaussian on a 12 MP RGB float32
-    image, and a bank of 64 random 3x3 kernels on a 2048 x 2048 gray one. Each engine runs --repeat
-    times; the table shows medians, convcli's speed-up over each peer, the largest difference from
-    convcli's result and the performance targets. Shared machines are noisy: quote the ratios.
+    Cases: 3x3, 5x5, 7x7, 9x9, 15x15 and 31x31 random kernels and 7x7 and 31x31 Gaussians on a
+    12 MP RGB float32 image, and a bank of 64 random 3x3 kernels on a 2048 x 2048 gray one. Each
+    engine runs --repeat times; the table shows medians, convcli's speed-up over each peer, the
+    largest difference from convcli's result and the performance targets. convcli also runs with
+    each other path forced (but those the cost model prices at over 4x its choice), to show whether
+    it chose the fastest. Shared machines are noisy: quote the ratios.
     """
     import json
 
