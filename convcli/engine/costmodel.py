@@ -40,7 +40,9 @@ class Coefficients:
 
     pass_ns: float = 0.13  # one element-wise multiply or add over an output value, in cache
     flop_ns: float = 0.014  # one matrix-product flop (BLAS, one thread per core)
-    fft_ns: float = 0.34  # one transform point times log2(points), per real 2-D transform
+    # one transform point times log2(points), per real 2-D transform; 0.34 priced the 7x7 to 31x31 cases of
+    # `convcli bench` 19-44% under their times, and chose fft for a 7x7 that direct ran 1.17x faster
+    fft_ns: float = 0.42
     copy_ns: float = 0.5  # one strided element copy (im2col, transform buffers)
     store_ns: float = 1.2  # one output value written to fresh memory once computed
     call_us: float = 4.0  # one NumPy or BLAS call
