@@ -34,7 +34,7 @@ def run_result() -> RunResult:
         output_size=(3000, 4000), map="clip", method="direct", convention="correlation", boundary="symmetric",
         padding="same", stride=1, dilation=1, load_ms=120.0, convolve_ms=60.0, map_ms=20.0, save_ms=150.0, values=100,
         clipped_low=1, clipped_high=3, method_reason="direct: 3x3 kernel",
-        warnings=["beach_sharpen.jpg: 4.0% of the values were clipped; `map` minmax or offset keeps them"])
+        clip_warning="beach_sharpen.jpg: 4.0% of the values were clipped; `map` minmax or offset keeps them")
     failure = Failure(Path("photos/bad.png"), "photos/bad.png: corrupt or truncated image (broken data stream)")
     return RunResult([output], [failure], 500.0)
 
@@ -55,6 +55,36 @@ def test_run_report():
         "failed: photos/bad.png: corrupt or truncated image (broken data stream)\n"
         "1 written to out, 1 failed, in 500 ms\n"
     )
+
+
+def test_clipping_is_one_warning_per_kernel_however_many_outputs_clip():
+    from dataclasses import replace
+
+    first = run_result().maps[0]
+    maps = [replace(first, source=Path(f"photos/{n}.jpg"), output=Path(f"out/{n}_sharpen.jpg"), clipped_low=n,
+                    clipped_high=n, clip_warning=f"{n}_sharpen.jpg: clipped") for n in (1, 2, 3)]
+    maps.append(replace(first, source=Path("photos/4.jpg"), clipped_low=0, clipped_high=0, clip_warning=None))
+    maps.append(replace(first, kernel="edge", clipped_low=0, clipped_high=7,
+                        clip_warning="beach_edge.jpg: 7.0% of the values were clipped"))
+    out = console(200)
+    render_run(RunResult(maps, [], 500.0), out)
+    warnings = [line for line in out.file.getvalue().splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: sharpen: values were clipped in 3 of its 4 outputs (2.0% to 6.0% of their values); --map minmax or "
+        "offset keeps them",
+        "warning: beach_edge.jpg: 7.0% of the values were clipped",
+    ]
+    assert RunResult(maps, [], 500.0).maps[0].to_dict()["warnings"] == ["1_sharpen.jpg: clipped"]
+
+
+def test_float_rounding_is_not_counted_as_clipping():
+    import numpy as np
+
+    from convcli.pixels.mapping import apply_map
+
+    mapped = apply_map(np.array([1.0000001, -1e-8, 0.5, 1.01, -0.02], dtype=np.float32), "clip")
+    assert (mapped.clipped_low, mapped.clipped_high) == (1, 1)
+    assert mapped.values.max() == 1.0 and mapped.values.min() == 0.0
 
 
 def test_quiet_run_report_holds_only_the_failures():

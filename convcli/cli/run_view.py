@@ -95,6 +95,8 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
     for m in result.maps:
         for warning in m.warnings:
             console.print(Text(f"warning: {as_flags(warning)}", style="yellow"), soft_wrap=True)
+    for warning in clip_warnings(result):
+        console.print(Text(f"warning: {as_flags(warning)}", style="yellow"), soft_wrap=True)
     _render_failures(result, console)
     if result.montage:
         console.print(Text(f"montage: {result.montage}"), soft_wrap=True)
@@ -113,6 +115,26 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
                            "processed; partial files removed", style="yellow"), soft_wrap=True)
     _render_stop(result, console)
     console.print(Text(summary, style="bold"), soft_wrap=True)
+
+
+def clip_warnings(result: RunResult) -> list[str]:
+    """The clipping warnings, one per kernel: an output's own when it is the only one of its kernel,
+    else how many of the kernel's outputs clipped, and how much (a folder of photos gave one per output)."""
+    clipped: dict[str, list] = {}
+    outputs: dict[str, int] = {}
+    for m in result.maps:
+        outputs[m.kernel] = outputs.get(m.kernel, 0) + 1
+        if m.clip_warning:
+            clipped.setdefault(m.kernel, []).append(m)
+    lines = []
+    for kernel, maps in clipped.items():
+        if len(maps) == 1:
+            lines.append(maps[0].clip_warning)
+            continue
+        shares = [100 * (m.clipped_low + m.clipped_high) / max(m.values, 1) for m in maps]
+        lines.append(f"{kernel}: values were clipped in {len(maps)} of its {outputs[kernel]} outputs "
+                     f"({min(shares):.1f}% to {max(shares):.1f}% of their values); `map` minmax or offset keeps them")
+    return lines
 
 
 def _render_stop(result: RunResult, console: Console) -> None:

@@ -245,6 +245,6 @@ def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms
         save_ms=(t3 - t2) * 1e3, values=rendered.count, clipped_low=rendered.low, clipped_high=rendered.high,
         max_diff=convolver.max_diff, verify_ms=convolver.verify_ms if options.verify else None,
         note="; ".join(filter(None, (r.note for r in results[0]))), frames=len(frames.pictures),
-        warnings=[*frames.warnings, *warnings, *(w for w in (warning, missing) if w)],
+        warnings=[*frames.warnings, *warnings, *([missing] if missing else [])], clip_warning=warning,
     )
     return result, rendered.layers

@@ -47,6 +47,7 @@ class MapResult:
     note: str = ""
     frames: int = 1  # frames or pages filtered and written
     warnings: list[str] = field(default_factory=list)  # parameter names marked, like messages
+    clip_warning: str | None = None  # kept apart: the report rolls these up, one line per kernel
 
     @property
     def megapixels_per_second(self) -> float:
@@ -67,7 +68,8 @@ class MapResult:
         for key in ("load_ms", "convolve_ms", "map_ms", "save_ms", "verify_ms"):
             if data[key] is not None:
                 data[key] = round(data[key], 3)
-        data["warnings"] = [plain(w) for w in self.warnings]
+        data["warnings"] = [plain(w) for w in (*self.warnings, self.clip_warning) if w]
+        del data["clip_warning"]
         return data
 
 

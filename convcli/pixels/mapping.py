@@ -17,6 +17,8 @@ from convcli.errors import ParameterError
 
 #: More than this fraction of an output's values clipped gets a warning.
 CLIP_WARNING = 0.01
+#: Values within this of [0, 1] are rounding, not clipped: they are clipped but not counted.
+CLIP_SLACK = 1e-6
 
 
 def check_map(policy: str) -> str:
@@ -101,7 +103,8 @@ def apply_map(values: np.ndarray, policy: str, *, global_range: tuple[float, flo
         scaled = _stretch(values, *global_range)
     else:
         raise ValueError(f"apply_map takes a resolved policy, not {policy!r}")
-    low, high = int(np.count_nonzero(scaled < 0)), int(np.count_nonzero(scaled > 1))
+    # Float rounding is not clipping: a normalised Gaussian's blur of white is 1.0000001 here and there.
+    low, high = int(np.count_nonzero(scaled < -CLIP_SLACK)), int(np.count_nonzero(scaled > 1 + CLIP_SLACK))
     if scaled is values and not in_place:  # leave the caller's array alone
         return Mapped(np.clip(scaled, 0.0, 1.0), low, high)
     return Mapped(np.clip(scaled, 0.0, 1.0, out=scaled), low, high)
