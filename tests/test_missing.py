@@ -275,3 +275,58 @@ def test_sixteen_bit_nodata_is_found_in_the_files_own_units_and_pixels_that_read
             "from the values around them") in result.stderr.replace("\n", " ").replace("  ", " ")
     written = np.asarray(Image.open("out.png"))
     assert written.dtype == np.uint16 and (written == 0).sum() == 18 and written[5, 5] == 0 and written[30, 20] == 0
+
+
+def test_nodata_is_compared_in_the_arrays_own_dtype():
+    halves = np.array([[1, 1, -9999, 1, 1]], dtype=np.float16)  # float16 holds -9999 as -10000
+    got = conv2d(halves, [[1, 1, 1]], boundary="edge", nodata=-9999)
+    np.testing.assert_array_equal(got, [[3, -9999, -9999, -9999, 3]])
+    big = np.full((1, 5), 2 ** 24, dtype=np.int64)
+    big[0, 0] = 2 ** 24 + 1  # float32 cannot tell these two apart; the array can
+    got = conv2d(big, [[1.0]], nodata=2 ** 24 + 1)
+    assert got[0, 0] == 2 ** 24 + 1 and (got[0, 1:] == 2 ** 24).all()
+    assert not (conv2d(np.ones((3, 3), np.float32), [[1.0]], nodata=1e300) != 1).any()  # not a float32: no match
+
+
+def test_argmax_over_a_bank_keeps_missing_outputs_missing():
+    from convcli.kernels.combine import combine
+
+    maps = [np.array([[1.0, np.nan, 3.0]]), np.array([[2.0, 0.0, 1.0]])]
+    np.testing.assert_array_equal(combine(maps, "argmax"), [[1.0, np.nan, 0.0]])
+
+
+def test_infinite_outputs_in_an_image_are_written_as_zero_and_counted(tmp_path, monkeypatch):
+    import tifffile
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from convcli.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    values = np.linspace(0.2, 0.8, 64, dtype=np.float32).reshape(8, 8)
+    values[2, 2], values[5, 5] = np.nan, np.inf
+    tifffile.imwrite("f.tif", values)
+    result = CliRunner().invoke(app, ["apply", "f.tif", "-k", "box:size=3", "-o", "o.png", "--map", "minmax"])
+    assert result.exit_code == 0, result.output
+    assert "18 values read a NaN or infinite input and are written as 0" in " ".join(result.stderr.split())
+    written = np.asarray(Image.open("o.png"))
+    assert written[5, 5] == written[2, 2] == 0 and written[0, 0] == 0  # [0, 0]: the map's minimum
+    assert (written == 0).sum() == 18 + 1 and (written == 65535).sum() == 1  # no infinity made white
+
+
+def test_gray_with_nodata_drops_the_colour_profile_as_gray_alone_does(tmp_path, monkeypatch):
+    from PIL import Image, ImageCms
+    from typer.testing import CliRunner
+
+    from convcli.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    pixels = np.random.default_rng(13).integers(1, 256, (20, 24, 3), dtype=np.uint8)
+    pixels[4, 4] = 0
+    Image.fromarray(pixels).save("rgb.png", icc_profile=profile)
+    for args in ([], ["--nodata", "0"]):
+        result = CliRunner().invoke(app, ["apply", "rgb.png", "-k", "blur", "--gray", *args, "-o", "o.png"])
+        assert result.exit_code == 0, result.output
+        with Image.open("o.png") as written:
+            assert written.mode == "L" and "icc_profile" not in written.info

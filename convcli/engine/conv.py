@@ -149,7 +149,7 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
     bank = kernel if kernel.ndim == 3 else kernel[None]
     missing = None
     if image.dtype.kind == "f" or settings.nodata is not None:  # integers are never NaN
-        missing = missing_values.find_missing(work, settings.nodata)
+        missing = missing_values.find_missing(image if image.ndim == 3 else image[:, :, None], settings.nodata)
     if missing is None:
         out = _run(work, settings, choice)
     else:

@@ -46,21 +46,35 @@ Masks = Callable[[np.ndarray, np.ndarray], np.ndarray]
 CHUNK_VALUES = 1 << 20
 
 
-def find_missing(work: np.ndarray, nodata: float | None) -> np.ndarray | None:
-    """The mask of ``work``'s missing values (non-finite, or equal to ``nodata``), or None when it has none."""
-    step = max(1, CHUNK_VALUES // max(1, work[0].size))
-    for start in range(0, len(work), step):
-        chunk = work[start:start + step]
+def find_missing(image: np.ndarray, nodata: float | None) -> np.ndarray | None:
+    """The mask of ``image``'s missing values (non-finite, or equal to ``nodata``), or None when it has none.
+
+    ``image`` is the array as given, before any cast: ``nodata`` is compared in its own dtype, so that
+    an integer beyond float32's precision, or a float16 value, is found exactly where it is.
+    """
+    if not _can_hold(image.dtype, nodata):
+        nodata = None
+    step = max(1, CHUNK_VALUES // max(1, image[0].size))
+    for start in range(0, len(image), step):
+        chunk = image[start:start + step]
         if not np.isfinite(chunk).all() or (nodata is not None and (chunk == nodata).any()):
-            return _missing(work, nodata)
+            missing = ~np.isfinite(image)
+            if nodata is not None:
+                missing |= image == nodata
+            return missing
     return None
 
 
-def _missing(work: np.ndarray, nodata: float | None) -> np.ndarray:
-    missing = ~np.isfinite(work)
-    if nodata is not None:
-        missing |= work == nodata
-    return missing
+def _can_hold(dtype: np.dtype, nodata: float | None) -> bool:
+    """Whether an array of ``dtype`` can hold the value ``nodata`` at all (else nothing matches it)."""
+    if nodata is None or np.isnan(nodata):
+        return False  # NaN is missing anyway
+    if dtype.kind == "f":
+        return not np.isfinite(nodata) or abs(nodata) <= float(np.finfo(dtype).max)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return float(nodata).is_integer() and info.min <= nodata <= info.max
+    return nodata in (0, 1)  # bool
 
 
 def treat(work: np.ndarray, missing: np.ndarray, bank: np.ndarray, settings: Settings, values: Values,

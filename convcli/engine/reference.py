@@ -31,14 +31,16 @@ def reference_conv2d(image, kernel, *, stride: int = 1, padding="same", boundary
     for ``propagate`` the sum runs literally over the non-zero taps (NaN and infinities then do what
     IEEE arithmetic does); for ``ignore`` the coverage comes from ``scipy.signal`` on the mask.
     """
-    image = np.asarray(image, dtype=np.float64)
+    given = np.asarray(image)
+    image = given.astype(np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
     options = dict(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation, flip=flip)
     if kernel.ndim == 3:
-        return np.stack([reference_conv2d(image, k, nan=nan, nodata=nodata, **options) for k in kernel])
+        return np.stack([reference_conv2d(given, k, nan=nan, nodata=nodata, **options) for k in kernel])
     missing = ~np.isfinite(image)
     if nodata is not None:
-        missing |= image == nodata
+        with np.errstate(over="ignore"):
+            missing |= given == nodata  # in the array's own dtype, as given
     if not missing.any():
         return _correlate(image, kernel, **options)
     if nan == "fill":

@@ -28,6 +28,7 @@ def combine(maps: list[np.ndarray], how: str) -> np.ndarray:
         return stack.max(axis=0)
     if how == "sum":
         return stack.sum(axis=0)
-    if how == "argmax":
-        return stack.argmax(axis=0).astype(stack.dtype)
+    if how == "argmax":  # (argmax takes a NaN for the largest: a missing output stays missing)
+        index = stack.argmax(axis=0).astype(stack.dtype)
+        return np.where(np.isnan(stack).any(axis=0), np.nan, index) if stack.dtype.kind == "f" else index
     raise ParameterError(f"combine must be one of {', '.join(COMBINES)}; got {how!r}")

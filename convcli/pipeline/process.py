@@ -42,8 +42,10 @@ def _load(source: Path, data: bytes | None, options: ApplyOptions) -> tuple[Fram
     frames = load_frames(source, data=data, gray=options.gray and nodata is None, max_pixels=options.max_pixels,
                          frames=options.frame_selection)
     if nodata is not None:  # found among the file's own values, before --gray mixes them
-        pictures = tuple(replace(p, color=to_gray(mark_nodata(p.color, p.bit_depth, nodata)) if options.gray
-                                 else mark_nodata(p.color, p.bit_depth, nodata)) for p in frames.pictures)
+        pictures = tuple(replace(p, color=mark_nodata(p.color, p.bit_depth, nodata)) for p in frames.pictures)
+        if options.gray:  # as the reader does it: luminance, and the colour profile no longer applies
+            pictures = tuple(replace(p, color=to_gray(p.color), icc_profile=None) if p.color.ndim == 3 else p
+                             for p in pictures)
         frames = replace(frames, pictures=pictures)
     return frames, (time.perf_counter() - started) * 1e3
 
@@ -151,7 +153,7 @@ class _Rendered:
     low: int = 0
     high: int = 0
     count: int = 0
-    missing: int = 0  # values that read a missing input (NaN, --nodata) under --nan propagate
+    missing: int = 0  # values that read a missing input (NaN, infinity, --nodata): not finite
 
     @property
     def layers(self) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -180,14 +182,18 @@ def _render(frames: Frames, target: Target, results: list, options: ApplyOptions
         base = picture.color if options.overlay else None
         layers = []
         for entry, policy, span, filtered in zip(target.entries, target.maps, shared, filtered_frame):
-            mapped = render(filtered.color, "global" if span else policy, global_range=span or global_range,
+            color = filtered.color
+            if policy != "raw":  # raw maps keep NaN and infinities; pixels cannot: they are written as 0
+                missing = ~np.isfinite(color)
+                if missing.any():
+                    rendered.missing += int(np.count_nonzero(missing))
+                    color = np.where(missing, np.float32(np.nan), color)  # not clipped to 0 or 1 as an infinity
+            mapped = render(color, "global" if span else policy, global_range=span or global_range,
                             colormap=options.colormap, base=base)
             layers.append((entry.name, mapped.values, filtered.alpha))
             rendered.low += mapped.clipped_low
             rendered.high += mapped.clipped_high
             rendered.count += mapped.values.size
-            if policy != "raw":  # raw maps keep NaN; pixels cannot
-                rendered.missing += int(np.count_nonzero(np.isnan(filtered.color)))
         rendered.per_frame.append(layers)
     return rendered
 
@@ -228,8 +234,8 @@ def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms
     missing = None
     if rendered.missing:
         what = "a NaN or `nodata` input" if options.settings.nodata is not None else "a NaN or infinite input"
-        missing = (f"{label}: {rendered.missing} values read {what} and are written as 0; `nan` ignore fills "
-                   "them from the values around them")
+        advice = "" if options.settings.nan == "ignore" else "; `nan` ignore fills them from the values around them"
+        missing = f"{label}: {rendered.missing} values read {what} and are written as 0{advice}"
     settings = options.settings
     picture = frames.first
     paths = list(dict.fromkeys(choice.path for choice in convolver.choices))
