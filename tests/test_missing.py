@@ -330,3 +330,17 @@ def test_gray_with_nodata_drops_the_colour_profile_as_gray_alone_does(tmp_path, 
         assert result.exit_code == 0, result.output
         with Image.open("o.png") as written:
             assert written.mode == "L" and "icc_profile" not in written.info
+
+
+def test_a_transparent_nan_does_not_reach_the_opaque_pixels_around_it():
+    from convcli.engine.alpha import conv2d_with_alpha
+
+    color = image((9, 9, 3), seed=14).astype(np.float32)
+    alpha = np.ones((9, 9), np.float32)
+    color[4, 4], alpha[4, 4] = np.nan, 0.0  # a hole that is transparent as well
+    k = gaussian(3, 0.8)
+    out, coverage = conv2d_with_alpha(color, alpha, k, lambda x, w: conv2d(x, w, boundary="edge"))
+    assert np.isfinite(out).all() and np.isfinite(coverage).all()
+    present = np.where(np.isnan(color), 0, color)
+    expected = reference_conv2d(present * alpha[..., None], k, boundary="edge") / coverage[..., None]
+    np.testing.assert_allclose(out, expected, rtol=1e-5)

@@ -38,7 +38,8 @@ def conv2d_with_alpha(color: np.ndarray, alpha: np.ndarray, kernel: np.ndarray,
         return zeros, np.ones(zeros.shape[:2], dtype=zeros.dtype)
     coverage = convolve(alpha, magnitude) / magnitude.sum()
     np.clip(coverage, 0.0, 1.0, out=coverage)
-    premultiplied = convolve(color * weight, kernel)
+    # A transparent pixel contributes nothing, even when its colour is NaN (0 x NaN would be NaN).
+    premultiplied = convolve(np.where(weight > 0, color * weight, 0).astype(color.dtype, copy=False), kernel)
     divisor = coverage if color.ndim == 2 else coverage[..., None]
     out = np.divide(premultiplied, divisor, out=np.zeros_like(premultiplied), where=divisor > 1e-6)
     return out, coverage
