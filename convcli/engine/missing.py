@@ -20,8 +20,9 @@ exactly the outputs that read it, on every path:
 
     For a blur (non-negative ``k`` summing to 1) that is ``conv(x * m, k) / conv(m, k)``, ``m`` the mask
     of present inputs. Outputs that read no missing input are the plain filter, exactly; where every
-    non-zero tap reads a missing input the output is missing (NaN, or ``nodata``). Values the boundary
-    mode brings from outside the image count as present.
+    non-zero tap reads a missing input the output is missing (NaN, or ``nodata``). The ``zero`` and
+    ``constant`` boundaries' values outside the image count as present; the other modes repeat the
+    image's missing values as they repeat the rest.
 ``fill``
     Missing inputs are replaced by ``cval`` before filtering.
 

@@ -140,6 +140,8 @@ def _describe(path: str, problem: costmodel.Problem) -> str:
     if path == "separable" and problem.factors:
         ranks = sorted({f.rank for f in problem.factors})
         rank = "/".join(map(str, ranks))
+        if all(f.exact for f in problem.factors) and ranks[-1] > 1:  # separable.factorize's row-by-row split
+            return f"separable: line by line (rank {rank}), exact"
         return f"separable: SVD rank {rank}, error {max(f.error for f in problem.factors):.0e}"
     kernels = f"bank of {n} {kh}x{kw} kernels" if n > 1 else f"{kh}x{kw} kernel"
     if path == "fft":
