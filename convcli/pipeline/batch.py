@@ -106,6 +106,8 @@ def run(targets: list[Target], options: ApplyOptions, batch: BatchOptions = Batc
 
     def record(index: int, outcome: SourceResult, stopping: bool = False) -> None:
         nonlocal failed
+        if index in outcomes:  # handed back again after Ctrl-C (see Executor.interrupt)
+            return
         outcomes[index] = outcome
         failed += bool(outcome.failures)
         if progress:

@@ -77,7 +77,8 @@ class Executor(Protocol):
         """``(job index, result)`` for every job, in the order they finish."""
 
     def interrupt(self) -> Iterator[tuple[int, SourceResult]]:
-        """After Ctrl-C: end the work, handing back the results of jobs that cannot be stopped and finish."""
+        """After Ctrl-C: end the work, handing back the results of jobs that cannot be stopped and finish
+        (a result already handed back may come again)."""
 
     def stop(self) -> None:
         """End all work still running and release the workers; safe to call at any time, more than once."""
@@ -229,7 +230,6 @@ class DaskCluster:
         self.scheduler = scheduler
         self.client = None
         self.futures: list = []
-        self.handed: set = set()  # the futures whose results went back to the run
         self.stop_event = f"convcli-stop-{uuid.uuid4().hex}"  # set on Ctrl-C: tasks not started then skip
 
     def start(self, jobs: list[Job]) -> None:
@@ -259,7 +259,6 @@ class DaskCluster:
         jobs = dict(zip(self.futures, self.jobs))
         try:
             for future in as_completed(self.futures):
-                self.handed.add(future)
                 try:
                     index, outcome = future.result()
                     if outcome is not None:  # (None: skipped, stopped by Ctrl-C)
@@ -275,16 +274,16 @@ class DaskCluster:
     def interrupt(self) -> Iterator[tuple[int, SourceResult]]:
         """Tell the tasks not yet started to skip, and wait (up to :attr:`FINISH_SECONDS`) for those that
         have started, which Dask cannot stop: their files would otherwise appear after the run had ended.
-        Their results, and those finished but not yet handed back, come back as usual."""
+        Every finished job's result comes back, those the run has already recorded as well (Ctrl-C may
+        have come between the two): the run keeps the first of each."""
         if self.client is None:
             return
         from distributed import Event, as_completed
         from distributed import TimeoutError as DaskTimeout
 
-        left = [future for future in self.futures if future not in self.handed]
         try:
             Event(self.stop_event, client=self.client).set()
-            for future in as_completed(left, timeout=self.FINISH_SECONDS):
+            for future in as_completed(self.futures, timeout=self.FINISH_SECONDS):
                 if future.status == "finished" and (result := future.result())[1] is not None:
                     yield result
         except (DaskTimeout, TimeoutError, OSError, CancelledError):  # the scheduler is gone, or too slow
