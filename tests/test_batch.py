@@ -263,3 +263,20 @@ def test_ctrl_c_while_the_workers_start_is_held_back_not_lost():
             held = True
         time.sleep(0.05)  # it arrives once they have started
     assert held
+
+
+def test_each_worker_process_gets_its_share_of_the_cores_for_blas_too(monkeypatch):
+    # Two workers with a BLAS pool of every core each ran a separable Gaussian over photos 2.2x slower
+    # than one process alone (8.6 s against 3.9 s for 100 photos).
+    import convcli.pipeline.executors as executors
+
+    shares = []
+    monkeypatch.setattr(executors, "share_blas", shares.append)
+    monkeypatch.setenv(executors.THREADS_VARIABLE, "")
+    monkeypatch.setenv(executors.RUN_VARIABLE, "")
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        executors._start_worker(1, "run")
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert shares == [1] and os.environ[executors.THREADS_VARIABLE] == "1"

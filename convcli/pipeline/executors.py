@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from convcli.engine.threads import THREADS_VARIABLE, default_workers
+from convcli.engine.threads import THREADS_VARIABLE, default_workers, share_blas
 from convcli.errors import ConvcliError, ParameterError
 from convcli.imageio.atomic import RUN_VARIABLE, STDOUT, run_leftovers, run_token
 from convcli.imageio.reading import display_name
@@ -106,6 +106,7 @@ def _start_worker(threads: int, run: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The cores are shared between the worker processes: each engine gets its part of them.
     os.environ[THREADS_VARIABLE] = str(threads)
+    share_blas(threads)
     # Temporary files carry the parent's run, so that its clean-up finds them and no other run's.
     os.environ[RUN_VARIABLE] = run
 
