@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch import photo  # noqa: E402 - the same photo-like picture as the batch benchmark
+from bench_batch import photo
 
 SHARPEN = "0,-1,0,-1,5,-1,0,-1,0"  # convcli's built-in `sharpen`
 
