@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convcli.engine.missing import find_missing
 from convcli.errors import ConvcliError
 from convcli.imageio.atomic import STDOUT, make_folder
 from convcli.imageio.reading import Frames, load_frames
@@ -184,8 +185,8 @@ def _render(frames: Frames, target: Target, results: list, options: ApplyOptions
         for entry, policy, span, filtered in zip(target.entries, target.maps, shared, filtered_frame):
             color = filtered.color
             if policy != "raw":  # raw maps keep NaN and infinities; pixels cannot: they are written as 0
-                missing = ~np.isfinite(color)
-                if missing.any():
+                missing = find_missing(color, None)  # in chunks: no image-sized mask when there is none
+                if missing is not None:
                     rendered.missing += int(np.count_nonzero(missing))
                     color = np.where(missing, np.float32(np.nan), color)  # not clipped to 0 or 1 as an infinity
             mapped = render(color, "global" if span else policy, global_range=span or global_range,
