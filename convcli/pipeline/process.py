@@ -179,12 +179,14 @@ def _render(frames: Frames, target: Target, results: list, options: ApplyOptions
             global_range: tuple[float, float] | None) -> _Rendered:
     rendered = _Rendered([])
     shared = _shared_ranges(target, results)
+    # 8- and 16-bit samples are never NaN: only float images, or a nodata value, make missing outputs.
+    may_miss = options.settings.nodata is not None or any(p.bit_depth == 32 for p in frames.pictures)
     for picture, filtered_frame in zip(frames.pictures, results):
         base = picture.color if options.overlay else None
         layers = []
         for entry, policy, span, filtered in zip(target.entries, target.maps, shared, filtered_frame):
             color = filtered.color
-            if policy != "raw":  # raw maps keep NaN and infinities; pixels cannot: they are written as 0
+            if may_miss and policy != "raw":  # raw maps keep NaN and infinities; pixels are written as 0
                 missing = find_missing(color, None)  # in chunks: no image-sized mask when there is none
                 if missing is not None:
                     rendered.missing += int(np.count_nonzero(missing))
