@@ -146,7 +146,6 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
     channels_apart = image.ndim == 3 and image.shape[2] > 1 and image.strides[2] != image.itemsize
     work = np.ascontiguousarray(image, dtype=dtype) if channels_apart else image.astype(dtype, copy=False)
     work = work[:, :, None] if work.ndim == 2 else work
-    bank = kernel if kernel.ndim == 3 else kernel[None]
     missing = None
     if image.dtype.kind == "f" or settings.nodata is not None:  # integers are never NaN
         missing = missing_values.find_missing(image if image.ndim == 3 else image[:, :, None], settings.nodata)
@@ -158,6 +157,7 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
         def masks(image: np.ndarray, masks_bank: np.ndarray) -> np.ndarray:
             return _run(image, masks_settings, plan(image.shape, masks_bank, masks_settings, image.dtype))
 
+        bank = kernel if kernel.ndim == 3 else kernel[None]
         out = missing_values.treat(work, missing, bank, settings, lambda image: _run(image, settings, choice), masks)
     out = out[..., 0] if image.ndim == 2 else out
     return out if kernel.ndim == 3 else out[0]

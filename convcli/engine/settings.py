@@ -66,11 +66,11 @@ def _nodata(value: object) -> float | None:
     if value is None:
         return None
     try:
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError
-        return float(value)
+        if not isinstance(value, (bool, np.bool_)):
+            return float(value)
     except (TypeError, ValueError, OverflowError):
-        raise ParameterError(f"`nodata` must be a number; got {value!r}") from None
+        pass
+    raise ParameterError(f"`nodata` must be a number; got {value!r}")
 
 
 @dataclass(frozen=True)

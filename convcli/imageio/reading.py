@@ -13,6 +13,7 @@ is read. What a library warns of while reading becomes a warning of the report.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import io
 import logging
@@ -70,6 +71,12 @@ class Picture:
     @property
     def channels(self) -> int:
         return 1 if self.color.ndim == 2 else self.color.shape[2]
+
+    def grayed(self) -> Picture:
+        """This picture as luminance, without the colour profile that no longer applies; gray as it is."""
+        if self.color.ndim == 2:
+            return self
+        return dataclasses.replace(self, color=to_gray(self.color), icc_profile=None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -383,10 +390,8 @@ def _from_pillow(image: Image.Image, gray: bool) -> Picture:
             color, alpha = np.ascontiguousarray(color), np.ascontiguousarray(alpha)
         else:
             color = pixels
-    if gray and color.ndim == 3:
-        color = to_gray(color)
-        icc = None
-    return Picture(color=color, alpha=alpha, bit_depth=depth, mode=mode, icc_profile=icc, dpi=_dpi(dpi))
+    picture = Picture(color=color, alpha=alpha, bit_depth=depth, mode=mode, icc_profile=icc, dpi=_dpi(dpi))
+    return picture.grayed() if gray else picture
 
 
 def _dpi(dpi) -> tuple[float, float] | None:
@@ -441,11 +446,9 @@ def _from_array(pixels: np.ndarray, *, alpha: bool, premultiplied: bool = False,
             np.divide(color, weight, out=color, where=weight > 0)
     elif values.ndim == 3 and values.shape[2] == 1:
         color = values[..., 0]
-    if gray and color.ndim == 3:
-        color = to_gray(color)
-        icc = None
-    return Picture(color=np.ascontiguousarray(color), alpha=alpha_plane, bit_depth=depth, mode=mode,
-                   icc_profile=icc, dpi=dpi)
+    picture = Picture(color=np.ascontiguousarray(color), alpha=alpha_plane, bit_depth=depth, mode=mode,
+                      icc_profile=icc, dpi=dpi)
+    return picture.grayed() if gray else picture
 
 
 def _deep_png_frames(opened: Image.Image, path: Path, data: bytes | None, name: str, gray: bool) -> Frames:

@@ -23,7 +23,6 @@ from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
 from convcli.pipeline.results import Failure, MapResult, RunResult
-from convcli.pixels.colormaps import to_gray
 from convcli.pixels.mapping import clip_warning, value_range
 from convcli.pixels.render import render
 
@@ -44,9 +43,8 @@ def _load(source: Path, data: bytes | None, options: ApplyOptions) -> tuple[Fram
                          frames=options.frame_selection)
     if nodata is not None:  # found among the file's own values, before --gray mixes them
         pictures = tuple(replace(p, color=mark_nodata(p.color, p.bit_depth, nodata)) for p in frames.pictures)
-        if options.gray:  # as the reader does it: luminance, and the colour profile no longer applies
-            pictures = tuple(replace(p, color=to_gray(p.color), icc_profile=None) if p.color.ndim == 3 else p
-                             for p in pictures)
+        if options.gray:
+            pictures = tuple(p.grayed() for p in pictures)
         frames = replace(frames, pictures=pictures)
     return frames, (time.perf_counter() - started) * 1e3
 
