@@ -137,8 +137,10 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
     return execute(image, kernel, settings, plan(image.shape, kernel, settings, working_dtype(image)))
 
 
-def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: Choice) -> np.ndarray:
-    """Run ``choice`` (from :func:`~convcli.engine.plan.plan` with the same arguments) on checked arrays."""
+def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: Choice, *,
+            whole_shape: tuple[int, ...] | None = None, workers: int | None = None) -> np.ndarray:
+    """Run ``choice`` (from :func:`~convcli.engine.plan.plan` with the same arguments) on checked arrays;
+    ``whole_shape`` and ``workers`` as there, for the passes over the missing values' masks."""
     dtype = working_dtype(image)
     # The paths copy a pixel's channels as one item (geometry.pixels), so they must lie side by side in
     # memory: a view that reverses or skips channels, a Fortran-ordered or a transposed channel-first
@@ -155,7 +157,9 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
         masks_settings = dataclasses.replace(settings, cval=0.0, method="auto")
 
         def masks(image: np.ndarray, masks_bank: np.ndarray) -> np.ndarray:
-            return _run(image, masks_settings, plan(image.shape, masks_bank, masks_settings, image.dtype))
+            masks_plan = plan(image.shape, masks_bank, masks_settings, image.dtype, whole_shape=whole_shape,
+                              workers=workers)
+            return _run(image, masks_settings, masks_plan)
 
         bank = kernel if kernel.ndim == 3 else kernel[None]
         out = missing_values.treat(work, missing, bank, settings, lambda image: _run(image, settings, choice), masks)

@@ -63,6 +63,12 @@ class AxisPlan:
         return (lo, hi) if lo < hi else (0, 0)
 
 
+def reach_radius(taps: int, dilation: int, padding: str | int) -> int:
+    """How far from ``y * stride`` the inputs read by output ``y`` may lie, either way, for any anchor
+    (a bound, for cutting an image into bands of rows: see :mod:`convcli.pipeline.bands`)."""
+    return (taps - 1) * dilation + (padding if isinstance(padding, int) else 0)
+
+
 def plan_axis(size: int, taps: int, *, anchor: int, stride: int, dilation: int,
               padding: str | int) -> AxisPlan:
     """Work out the output positions along one axis (see the contract's padding rules)."""

@@ -8,6 +8,7 @@ then runs without deciding anything again.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -25,9 +26,19 @@ from convcli.errors import ParameterError
 #: model expects another path to save at least this many milliseconds.
 DIRECT_MARGIN_MS = 1.0
 
+#: The paths whose every output is summed in an order its tile does not change, so that a band of
+#: rows gives bit for bit what the whole image gives. The FFT path rounds relative to each tile's
+#: transform, and BLAS (the GEMM path) by the shape of each product: a band cannot reproduce those
+#: (:class:`TileDependent`).
+BAND_EXACT_PATHS = ("direct", "separable")
+
 #: Output bytes per row strip of the direct path (the separable and GEMM paths take 2x and 8x this):
 #: measured fastest on 12 MP images; smaller strips pay more per-call overhead, larger ones miss the cache.
 STRIP_BYTES = 1 << 21
+
+
+class TileDependent(Exception):
+    """The whole image's path rounds by tile (FFT): a band of it cannot be computed bit for bit alike."""
 
 
 @dataclass(frozen=True)
@@ -66,14 +77,33 @@ def check_kernel(kernel: object) -> np.ndarray:
 
 
 def plan(image_shape: tuple[int, ...], kernel: np.ndarray, settings: Settings, dtype: np.dtype,
-         *, known: bool = True) -> Choice:
+         *, known: bool = True, whole_shape: tuple[int, ...] | None = None, workers: int | None = None) -> Choice:
     """Choose the path for ``kernel`` (checked, ``kh x kw`` or ``N x kh x kw``) on an image of ``image_shape``.
 
     ``known=False`` treats the kernel as of full rank without looking at its values (no SVD).
+
+    ``whole_shape`` says that the image is a band of rows of a larger one of that shape: the path is
+    the one the whole image would take (with its reason), run on the band, so that the band's outputs
+    are the whole image's bit for bit; :class:`TileDependent` when that path cannot promise it.
+    ``workers`` overrides the threads (a band already runs on one of the pipeline's).
     """
     known = known and settings.method in ("auto", "separable")
-    problem = _problem(tuple(image_shape), kernel, settings, np.dtype(dtype), known=known)
-    return _choose(problem, settings.method)
+    if whole_shape is None:
+        problem = _problem(tuple(image_shape), kernel, settings, np.dtype(dtype), known=known)
+        if workers is not None:
+            problem = dataclasses.replace(problem, workers=workers)
+        return _choose(problem, settings.method)
+    whole_problem = _problem(tuple(whole_shape), kernel, settings, np.dtype(dtype), known=known)
+    whole = _choose(whole_problem, settings.method)
+    if whole.path not in BAND_EXACT_PATHS:
+        raise TileDependent(whole.reason)
+    rows = whole_problem.rows
+    band_rows = plan_axis(image_shape[0], rows.taps, anchor=rows.anchor, stride=rows.stride, dilation=rows.dilation,
+                          padding=settings.padding)
+    if band_rows.count == 0:
+        raise TileDependent("the band leaves no output")
+    problem = dataclasses.replace(whole_problem, rows=band_rows, workers=workers or whole_problem.workers)
+    return Choice(whole.path, whole.reason, whole.estimates, problem)
 
 
 def choose_method(image_shape: tuple[int, ...], kernel, *, dtype=np.float32, **settings) -> Choice:

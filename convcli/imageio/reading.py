@@ -30,6 +30,7 @@ from convcli.choices import DEFAULT_MAX_PIXELS
 from convcli.errors import InputError
 from convcli.imageio import png16, tiff
 from convcli.imageio.frames import FrameSelection, Timing, gif_plays, pick_frames
+from convcli.imageio.samples import Rows, Samples
 from convcli.pixels.colormaps import to_gray
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
@@ -139,10 +140,14 @@ def megapixels(pixels: int) -> str:
     return f"{pixels / 1e6:.1f} MP" if pixels < 10_000_000 else f"{pixels / 1e6:.0f} MP"
 
 
-def _refuse_bomb(name: str, width: int, height: int, max_pixels: int) -> None:
+def refuse_bomb(name: str, width: int, height: int, max_pixels: int, *, pieces: bool = False) -> None:
+    """Refuse an image of more than ``max_pixels`` from its header. ``pieces``: it could be read in pieces
+    (a TIFF of strips or tiles), which passes the limit when the output is written in pieces too."""
     if width * height > max_pixels:
+        how = ("; filtered in pieces to a .tif it may be larger, or raise `max_pixels`" if pieces
+               else "; raise `max_pixels` if the file is trusted")
         raise InputError(f"{name}: refused: {width}x{height} is {megapixels(width * height)}, over the "
-                         f"`max_pixels` limit of {megapixels(max_pixels)} (a decompression bomb?)")
+                         f"`max_pixels` limit of {megapixels(max_pixels)} (a decompression bomb?){how}")
 
 
 class _PixelBudget:
@@ -153,7 +158,7 @@ class _PixelBudget:
         self.name, self.max_pixels, self.used, self.frames = name, max_pixels, 0, 0
 
     def __call__(self, width: int, height: int) -> None:
-        _refuse_bomb(self.name, width, height, self.max_pixels)
+        refuse_bomb(self.name, width, height, self.max_pixels)
         self.used += width * height
         self.frames += 1
         if self.used > self.max_pixels:
@@ -284,18 +289,89 @@ def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = Fal
     path = Path(path)
     name = display_name(path)
     noticed: list[str] = []
+    with _guarded(name, max_pixels, noticed):
+        read = _load(path, data, name, gray, max_pixels, frames)
+    return Frames(read.pictures, read.total, read.format, read.timing, read.warnings + tuple(noticed))
+
+
+@contextlib.contextmanager
+def _guarded(name: str, max_pixels: int, noticed: list[str]):
+    """Reading ``name``: its errors as :class:`InputError`, its libraries' warnings into ``noticed``, and
+    Pillow's pixel limit at ``max_pixels`` while decoding."""
     with _reading(name), _library_warnings(name, noticed), _pillow_limit(max_pixels):
         # While decoding, Pillow's limit is convcli's: an image inside a container (an ICNS's JPEG 2000,
         # an ICO's PNG) is refused when Pillow opens it, and a warning of one is a refusal too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            read = _load(path, data, name, gray, max_pixels, frames)
+            yield
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             found = re.search(r"\((\d+) pixels\)", str(error))  # Pillow's "Image size (N pixels) exceeds ..."
             size = f" of {megapixels(int(found[1]))}" if found else ""
             raise InputError(f"{name}: refused: an image inside it{size} is over the `max_pixels` limit of "
                              f"{megapixels(max_pixels)} (a decompression bomb?)") from None
-    return Frames(read.pictures, read.total, read.format, read.timing, read.warnings + tuple(noticed))
+
+
+@dataclass(frozen=True, eq=False)
+class Still:
+    """A file of one still image, as its samples (see :func:`load_still`)."""
+
+    samples: Samples
+    format: str
+    warnings: tuple[str, ...] = ()
+
+
+def load_still(path: Path | str, *, data: bytes | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+               frames: FrameSelection | None = None, pieces_beyond_limit: bool = False) -> Still | None:
+    """The samples of ``path`` (or ``data``) when it holds one still image, for filtering a band of rows
+    at a time; None when it holds several frames (:func:`load_frames` reads those).
+
+    Pillow decodes most formats whole: their 8- or 16-bit samples are then the only image-sized buffer. A
+    TIFF of strips or tiles (or uncompressed) is read in pieces as the bands need them, never whole; with
+    ``pieces_beyond_limit`` such a file may pass ``max_pixels``, which still refuses every other one
+    from its header.
+    """
+    init_codecs()
+    path = Path(path)
+    name = display_name(path)
+    noticed: list[str] = []
+    with _guarded(name, max_pixels, noticed):
+        found = _still(path, data, name, max_pixels, frames, pieces_beyond_limit)
+    if found is None:
+        return None
+    return Still(found[0], found[1], tuple(noticed))
+
+
+def _still(path: Path, data: bytes | None, name: str, max_pixels: int, frames: FrameSelection | None,
+           beyond_limit: bool) -> tuple[Samples, str] | None:
+    opened = _open(path, data)
+    if opened is None or opened.format == "TIFF":
+        pillow_reads = opened is not None and not tiff.needs_tifffile(_source(path, data))
+        if opened is not None:
+            opened.close()
+        if data is None:
+            page = tiff.stream_page(path, name, pillow_reads=pillow_reads)
+            if page is not None:
+                height, width = page.rows.shape[:2]
+                if not beyond_limit:
+                    refuse_bomb(name, width, height, max_pixels, pieces=True)
+                pick_frames(frames, 1, name)
+                samples = array_samples(page.rows, alpha=page.alpha, premultiplied=page.premultiplied,
+                                        icc=page.icc_profile, dpi=_dpi(page.dpi), name=name, streamed=True)
+                return samples, "TIFF"
+        if not pillow_reads:
+            read = _tiff_frames_samples(path, data, name, max_pixels, frames)
+            return None if read is None else (read, "TIFF")
+        opened = _open(path, data)
+    with opened:
+        refuse_bomb(name, *opened.size, max_pixels)
+        if getattr(opened, "n_frames", 1) != 1:
+            return None
+        pick_frames(frames, 1, name)
+        if _deep_png(opened) and opened.format == "PNG":
+            return _deep_png_samples(opened, path, data, name), "PNG"
+        opened.load()
+        image = ImageOps.exif_transpose(opened, in_place=True) or opened
+        return pillow_samples(image), opened.format
 
 
 def _load(path: Path, data: bytes | None, name: str, gray: bool, max_pixels: int,
@@ -307,7 +383,7 @@ def _load(path: Path, data: bytes | None, name: str, gray: bool, max_pixels: int
             opened.close()
         return _tiff_frames(path, data, name, gray, check_size, frames)
     with opened:
-        _refuse_bomb(name, *opened.size, max_pixels)  # the header's size, before anything else is read
+        refuse_bomb(name, *opened.size, max_pixels)  # the header's size, before anything else is read
         total = getattr(opened, "n_frames", 1)
         warned = ()
         if opened.format in _FIRST_IMAGE_ONLY and total > 1 and frames is None:
@@ -361,36 +437,36 @@ def _pillow_frames(opened: Image.Image, picked: tuple[int, ...], total: int, gra
 
 
 def _from_pillow(image: Image.Image, gray: bool) -> Picture:
+    return picture_of(pillow_samples(image), gray)
+
+
+def pillow_samples(image: Image.Image) -> Samples:
+    """A decoded Pillow image's samples: 16-bit and float as they are, the rest as 8-bit gray or RGB
+    (with alpha when it has some: a transparent palette colour too)."""
     mode = image.mode
     icc = image.info.get("icc_profile")
-    dpi = image.info.get("dpi")
-    alpha = None
+    dpi = _dpi(image.info.get("dpi"))
     if mode in _SIXTEEN_BIT_MODES:
-        color = np.asarray(image).astype(np.float32)
-        color /= 65535.0
-        depth = 16
-    elif mode == "F":
-        color = np.asarray(image, dtype=np.float32)
-        depth = 32
+        return Samples(np.asarray(image), 65535.0, False, 16, mode, icc_profile=icc, dpi=dpi)
+    if mode == "F":
+        return Samples(np.asarray(image), 1.0, False, 32, mode, icc_profile=icc, dpi=dpi)
+    has_alpha = mode in _ALPHA_MODES or "transparency" in image.info
+    if mode in {"1", "L", "LA", "La"}:
+        target = "LA" if has_alpha else "L"
     else:
-        depth = 8
-        has_alpha = mode in _ALPHA_MODES or "transparency" in image.info
-        if mode in {"1", "L", "LA", "La"}:
-            target = "LA" if has_alpha else "L"
-        else:
-            target = "RGBA" if has_alpha else "RGB"
-        if mode != target:
-            image = image.convert(target)
-            if mode not in {"RGB", "RGBA", "L", "LA", "1", "P", "PA"}:
-                icc = None  # a CMYK (or Lab...) profile no longer describes the converted pixels
-        pixels = np.asarray(image, dtype=np.float32)
-        pixels /= 255.0  # in place: a 12 MP photo is 144 MB as float32
-        if has_alpha:
-            color, alpha = (pixels[..., 0], pixels[..., 1]) if target == "LA" else (pixels[..., :3], pixels[..., 3])
-            color, alpha = np.ascontiguousarray(color), np.ascontiguousarray(alpha)
-        else:
-            color = pixels
-    picture = Picture(color=color, alpha=alpha, bit_depth=depth, mode=mode, icc_profile=icc, dpi=_dpi(dpi))
+        target = "RGBA" if has_alpha else "RGB"
+    if mode != target:
+        image = image.convert(target)
+        if mode not in {"RGB", "RGBA", "L", "LA", "1", "P", "PA"}:
+            icc = None  # a CMYK (or Lab...) profile no longer describes the converted pixels
+    return Samples(np.asarray(image), 255.0, has_alpha, 8, mode, icc_profile=icc, dpi=dpi)
+
+
+def picture_of(samples: Samples, gray: bool = False, nodata: float | None = None) -> Picture:
+    """The whole of ``samples`` as a :class:`Picture` (its rows, all of them: see :meth:`Samples.rows`)."""
+    color, alpha = samples.rows(0, samples.height, nodata=nodata)
+    picture = Picture(color=color, alpha=alpha, bit_depth=samples.bit_depth, mode=samples.mode,
+                      icc_profile=samples.icc_profile, dpi=samples.dpi)
     return picture.grayed() if gray else picture
 
 
@@ -421,6 +497,14 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 def _from_array(pixels: np.ndarray, *, alpha: bool, premultiplied: bool = False, orientation: int = 1,
                 icc: bytes | None, dpi: tuple[float, float] | None, gray: bool, name: str) -> Picture:
     """A :class:`Picture` of stored samples (channels last, alpha last), 8- or 16-bit or float."""
+    return picture_of(array_samples(pixels, alpha=alpha, premultiplied=premultiplied, orientation=orientation,
+                                    icc=icc, dpi=dpi, name=name), gray)
+
+
+def array_samples(pixels: Rows, *, alpha: bool, premultiplied: bool = False, orientation: int = 1,
+                  icc: bytes | None, dpi: tuple[float, float] | None, name: str, streamed: bool = False) -> Samples:
+    """:class:`Samples` of stored samples (channels last, alpha last), 8- or 16-bit or float, turned
+    upright from their EXIF ``orientation``."""
     if pixels.dtype == np.uint8 or pixels.dtype == np.bool_:
         depth, top = 8, 255.0 if pixels.dtype == np.uint8 else 1.0
     elif pixels.dtype == np.uint16:
@@ -430,28 +514,20 @@ def _from_array(pixels: np.ndarray, *, alpha: bool, premultiplied: bool = False,
     else:
         raise InputError(f"{name}: samples of type {pixels.dtype} are not read; convcli reads 8- and 16-bit "
                          "unsigned and float images")
-    values = orient(pixels, orientation).astype(np.float32)
-    if top != 1.0:
-        values /= top
-    channels = 1 if values.ndim == 2 else values.shape[2]
+    channels = 1 if len(pixels.shape) == 2 else pixels.shape[2]
     kind = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels} channels")
     mode = f"{kind};{'F' if depth == 32 else depth}"
-    color, alpha_plane = values, None
-    if alpha:
-        color, alpha_plane = np.ascontiguousarray(values[..., :-1]), np.ascontiguousarray(values[..., -1])
-        if color.shape[2] == 1:
-            color = color[..., 0]
-        if premultiplied:
-            weight = alpha_plane if color.ndim == 2 else alpha_plane[..., None]
-            np.divide(color, weight, out=color, where=weight > 0)
-    elif values.ndim == 3 and values.shape[2] == 1:
-        color = values[..., 0]
-    picture = Picture(color=np.ascontiguousarray(color), alpha=alpha_plane, bit_depth=depth, mode=mode,
-                      icc_profile=icc, dpi=dpi)
-    return picture.grayed() if gray else picture
+    if orientation != 1:
+        pixels = orient(np.asarray(pixels), orientation)
+    return Samples(pixels, top, alpha, depth, mode, premultiplied=premultiplied and alpha, icc_profile=icc, dpi=dpi,
+                   streamed=streamed)
 
 
 def _deep_png_frames(opened: Image.Image, path: Path, data: bytes | None, name: str, gray: bool) -> Frames:
+    return Frames((picture_of(_deep_png_samples(opened, path, data, name), gray),), 1, "PNG")
+
+
+def _deep_png_samples(opened: Image.Image, path: Path, data: bytes | None, name: str) -> Samples:
     data = data if data is not None else path.read_bytes()
     pixels = png16.decode(data, name)
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
@@ -468,9 +544,20 @@ def _deep_png_frames(opened: Image.Image, path: Path, data: bytes | None, name: 
     if exif:
         orientation.load(exif)
     orientation = orientation.get(0x0112, 1)
-    picture = _from_array(pixels, alpha=has_alpha, orientation=orientation, icc=opened.info.get("icc_profile"),
-                          dpi=_dpi(opened.info.get("dpi")), gray=gray, name=name)
-    return Frames((picture,), 1, "PNG")
+    return array_samples(pixels, alpha=has_alpha, orientation=orientation, icc=opened.info.get("icc_profile"),
+                         dpi=_dpi(opened.info.get("dpi")), name=name)
+
+
+def _tiff_frames_samples(path: Path, data: bytes | None, name: str, max_pixels: int,
+                         frames: FrameSelection | None) -> Samples | None:
+    """The one page of a TIFF read whole by tifffile; None when it has several."""
+    if tiff.count_pages(_source(path, data)) != 1:
+        return None
+    _, pages = tiff.read_pages(_source(path, data), name, lambda count: pick_frames(frames, count, name),
+                               _PixelBudget(name, max_pixels))
+    page = pages[0]
+    return array_samples(page.pixels, alpha=page.alpha, premultiplied=page.premultiplied,
+                         orientation=page.orientation, icc=page.icc_profile, dpi=_dpi(page.dpi), name=name)
 
 
 def _tiff_frames(path: Path, data: bytes | None, name: str, gray: bool, check_size,

@@ -195,12 +195,28 @@ def _alike(frames: Sequence[Frame], path: Path, fmt: str) -> list[Frame]:
     return alike
 
 
+def sample_depth(fmt: str, bit_depth: int, frames: int = 1) -> int:
+    """Bits per sample an image of ``frames`` frames is written with in ``fmt``: 16 for the maps of
+    16-bit or float inputs (``bit_depth`` above 8) in TIFF and in a still PNG, 8 otherwise."""
+    return 16 if bit_depth > 8 and (fmt == "TIFF" or (fmt == "PNG" and frames == 1)) else 8
+
+
+def quantise(values: np.ndarray, depth: int) -> np.ndarray:
+    """[0, 1] floats as ``depth``-bit samples (NaN as 0), as every writer stores them."""
+    return _quantise(values, depth)
+
+
 def _samples(color: np.ndarray, alpha: np.ndarray | None, out: Encoding, depth: int | None = None) -> np.ndarray:
-    """The stored samples of one frame: colour and alpha channels last, float32 (raw), uint16 or uint8."""
+    """The stored samples of one frame: colour and alpha channels last, float32 (raw), uint16 or uint8.
+    Colour and alpha already quantised (integers, from :func:`quantise`) are stored as they are."""
     planes = color if alpha is None else np.dstack([color, alpha])
     if out.raw:
         return np.asarray(planes, dtype=np.float32)
     depth = depth or (16 if out.bit_depth > 8 and out.fmt in DEEP_FORMATS else 8)
+    if planes.dtype.kind == "u":
+        if planes.dtype.itemsize * 8 != depth:
+            raise ValueError(f"{planes.dtype} samples given for a {depth}-bit {out.fmt}")
+        return planes
     return _quantise(planes, depth)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from convcli.errors import KernelError
 from convcli.kernels.combine import combine
 from convcli.kernels.entry import Composite, Convolve, Entry, Filtered, Summary
 from convcli.kernels.kernel import BUILTIN_SOURCE, MAX_KERNEL_SIDE, Kernel, check_name
+
+if TYPE_CHECKING:
+    from convcli.engine.settings import Settings
 
 #: A chain's note names at most this many of its kernels.
 NOTE_STEPS = 8
@@ -104,6 +108,11 @@ class Chain(Composite):
 
     def sequence(self) -> tuple[Entry, ...]:
         return self.kernels
+
+    def row_stages(self, settings: Settings) -> tuple[int, ...]:
+        if settings.stride == 1:  # folded (see apply)
+            return self.fold().row_stages(settings)
+        return tuple(stage for kernel in self.kernels for stage in kernel.row_stages(settings))
 
     def apply(self, color: np.ndarray, alpha: np.ndarray | None, convolve: Convolve) -> Filtered:
         """Folded into one kernel at stride 1; step by step at a stride, where each step strides (folding

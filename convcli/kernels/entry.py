@@ -93,6 +93,15 @@ class Entry(ABC):
         """What naming it with ``-k`` stands for: a bank without ``combine`` stands for its kernels."""
         return (self,)
 
+    def row_stages(self, settings: Settings) -> tuple[int, ...] | None:
+        """The height of each convolution it applies one after another (at ``settings``' stride each),
+        for filtering a band of rows at a time; None when an output depends on more than the rows these
+        reach. The default: its members side by side (the tallest at each step), when they step alike."""
+        stages = [member.row_stages(settings) for member in self.flat()]
+        if any(stage is None for stage in stages) or len({len(stage) for stage in stages}) != 1:
+            return None
+        return tuple(max(column) for column in zip(*stages))
+
     @abstractmethod
     def apply(self, color: np.ndarray, alpha: np.ndarray | None, convolve: Convolve) -> Filtered:
         """Filter a picture (``color`` ``H x W`` or ``H x W x C``, its ``alpha`` or None)."""

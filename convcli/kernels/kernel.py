@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from convcli.choices import MAPS
 from convcli.engine.alpha import conv2d_with_alpha
 from convcli.errors import KernelError
 from convcli.kernels.entry import Convolve, Entry, Filtered, Summary, sha256
+
+if TYPE_CHECKING:
+    from convcli.engine.settings import Settings
 
 #: Largest kernel side accepted; a bigger one is almost always a mistake (a whole image as kernel).
 MAX_KERNEL_SIDE = 1025
@@ -152,6 +156,9 @@ class Kernel(Entry):
 
     def flat(self) -> tuple[Kernel, ...]:
         return (self,)
+
+    def row_stages(self, settings: Settings) -> tuple[int, ...]:
+        return (self.shape[0],)
 
     def apply(self, color: np.ndarray, alpha: np.ndarray | None, convolve: Convolve) -> Filtered:
         """Filter ``color``, weighting by ``alpha`` when there is one (see :mod:`convcli.engine.alpha`), then

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from convcli.engine.layers import cnn_layer, factorised_weights, pointwise, sepa
 from convcli.errors import KernelError, ParameterError
 from convcli.kernels.entry import Composite, Convolve, Entry, Filtered, Summary, sha256
 from convcli.kernels.kernel import BUILTIN_SOURCE, MAX_KERNEL_SIDE, Kernel, check_name
+
+if TYPE_CHECKING:
+    from convcli.engine.settings import Settings
 
 
 def _channels(color: np.ndarray) -> list[np.ndarray]:
@@ -59,6 +63,9 @@ class Layer(Entry):
     @property
     def auto_map(self) -> str:
         return "abs" if self.zero_sum else "clip"
+
+    def row_stages(self, settings: Settings) -> tuple[int, ...]:
+        return (self.shape[0],)
 
     def flat(self) -> tuple[Kernel, ...]:
         raise KernelError(f"{self.source}: layer channel '{self.name}' is {self.weights.shape[0]} kernels summed "
@@ -128,6 +135,9 @@ class Depthwise(Composite):
 
     def flat(self) -> tuple[Kernel, ...]:
         return self.kernels
+
+    def row_stages(self, settings: Settings) -> None:
+        return None  # its report times the full convolution it factorises, on the whole image
 
     def apply(self, color: np.ndarray, alpha: np.ndarray | None, convolve: Convolve) -> Filtered:
         """One kernel per channel, then the pointwise mix; timed against the full convolution it factorises."""

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from convcli.engine.conv import check_image, execute, working_dtype
-from convcli.engine.plan import Choice, check_kernel, plan
+from convcli.engine.conv import check_image, execute, output_shape, working_dtype
+from convcli.engine.plan import Choice, TileDependent, check_kernel, plan
 from convcli.engine.settings import Settings
 from convcli.errors import VerificationError
 
@@ -22,19 +22,35 @@ class Convolver:
     """:func:`convcli.conv2d` with a run's ``settings``; with ``verify`` every call is checked against
     ``scipy.signal``. ``choices`` holds the path of every call, with the cost model's reason."""
 
-    def __init__(self, settings: Settings, *, verify: bool = False):
+    def __init__(self, settings: Settings, *, verify: bool = False, band_of: int | None = None):
         self.settings = settings
         self.verify = verify
         self.max_diff: float | None = 0.0 if verify else None
         self.verify_ms = 0.0
         self.choices: list[Choice] = []
+        # A band's height -> the whole image's, for a band of rows (see :mod:`convcli.pipeline.bands`):
+        # each call then runs the path the whole image would take; a chain stepping at a stride adds the
+        # heights of its maps as it goes.
+        self.heights: dict[int, int] | None = None if band_of is None else {}
+        self._band_of = band_of
 
     def __call__(self, image: np.ndarray, weights: np.ndarray, own_flip: bool = False) -> np.ndarray:
         settings = self.settings.flipped(own_flip)
         image, weights = check_image(image), check_kernel(weights)
-        choice = plan(image.shape, weights, settings, working_dtype(image))
+        whole_shape = workers = None
+        if self.heights is not None:
+            if not self.heights:
+                self.heights[image.shape[0]] = self._band_of
+            if image.shape[0] not in self.heights:
+                raise TileDependent(f"a map of {image.shape[0]} rows that the band did not lead to")
+            whole_shape, workers = (self.heights[image.shape[0]], *image.shape[1:]), 1
+        choice = plan(image.shape, weights, settings, working_dtype(image), whole_shape=whole_shape, workers=workers)
         self.choices.append(choice)
-        out = execute(image, weights, settings, choice)
+        out = execute(image, weights, settings, choice, whole_shape=whole_shape, workers=workers)
+        if self.heights is not None:
+            whole_rows = output_shape(whole_shape, weights.shape[-2:], stride=settings.stride, padding=settings.padding,
+                                      dilation=settings.dilation)[0]
+            self.heights[choice.problem.rows.count] = whole_rows
         if self.verify:
             self._check(image, weights, settings, out)
         return out

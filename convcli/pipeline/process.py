@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from convcli.engine.missing import find_missing
-from convcli.errors import ConvcliError
+from convcli.engine.plan import TileDependent
+from convcli.errors import ConvcliError, InputError
 from convcli.imageio.atomic import STDOUT, make_folder
-from convcli.imageio.reading import Frames, load_frames
-from convcli.imageio.writing import save_frames, save_image, save_stack
+from convcli.imageio.reading import Frames, Still, display_name, load_frames, load_still, picture_of, refuse_bomb
+from convcli.imageio.samples import mark_nodata
+from convcli.imageio.writing import output_format, save_frames, save_image, save_stack
 from convcli.kernels.composite import apply_side_by_side
+from convcli.pipeline.bands import target_reach, write_in_bands
 from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
@@ -36,8 +39,17 @@ class SourceResult:
     tiles: list = field(default_factory=list)  # (label, PIL image) for a montage
 
 
-def _load(source: Path, data: bytes | None, options: ApplyOptions) -> tuple[Frames, float]:
+def _load(source: Path, data: bytes | None, options: ApplyOptions, still: Still | None = None
+          ) -> tuple[Frames, float]:
+    """The frames of ``source`` as pictures, with ``nodata`` marked; from ``still`` when it was read."""
     started = time.perf_counter()
+    if still is not None:
+        samples = still.samples
+        if samples.streamed:  # read in pieces so far; whole, it is held to the limit
+            refuse_bomb(display_name(source), samples.width, samples.height, options.max_pixels)
+        picture = picture_of(samples, options.gray, options.settings.nodata)
+        frames = Frames((picture,), 1, still.format, None, still.warnings)
+        return frames, (time.perf_counter() - started) * 1e3
     nodata = options.settings.nodata
     frames = load_frames(source, data=data, gray=options.gray and nodata is None, max_pixels=options.max_pixels,
                          frames=options.frame_selection)
@@ -47,17 +59,6 @@ def _load(source: Path, data: bytes | None, options: ApplyOptions) -> tuple[Fram
             pictures = tuple(p.grayed() for p in pictures)
         frames = replace(frames, pictures=pictures)
     return frames, (time.perf_counter() - started) * 1e3
-
-
-def mark_nodata(color: np.ndarray, bit_depth: int, nodata: float) -> np.ndarray:
-    """``color`` (in [0, 1] units) with NaN where the file held ``nodata`` (in its own units: 0..255,
-    0..65535, or the float itself). The value is scaled exactly as the reader scaled the samples."""
-    top = {8: 255, 16: 65535}.get(bit_depth, 1)
-    value = np.float32(nodata) / np.float32(top)
-    found = color == value
-    if not found.any():
-        return color
-    return np.where(found, np.float32(np.nan), color)
 
 
 def by_source(targets: list[Target]) -> dict[Path, list[Target]]:
@@ -116,13 +117,34 @@ def _failure(source: Path, error: Exception, kernel: str | None = None) -> Failu
                    traceback=traceback.format_exc())
 
 
+def _load_still(source: Path, targets: list[Target], options: ApplyOptions) -> tuple[Still | None, float]:
+    """``source`` as the samples of one still image, when some of its targets can be filtered in bands
+    (:mod:`convcli.pipeline.bands`); None (and no work done) otherwise, or when it holds several frames."""
+    banded = [target for target in targets if target_reach(target, options) is not None]
+    if not banded:
+        return None, 0.0
+    started = time.perf_counter()
+    # A TIFF read in pieces may pass the pixel limit when every output is written in pieces too.
+    pieces = len(banded) == len(targets) and all(
+        output_format(t.output, t.format or None) == "TIFF" and t.output != STDOUT for t in targets)
+    still = load_still(source, data=targets[0].data, max_pixels=options.max_pixels, frames=options.frame_selection,
+                       pieces_beyond_limit=pieces)
+    return still, (time.perf_counter() - started) * 1e3
+
+
 def process_source(source: Path, targets: list[Target], options: ApplyOptions,
                    global_range: tuple[float, float] | None = None, tiles: bool = False) -> SourceResult:
     """Load ``source`` once and write each of its ``targets``; never raises (but for Ctrl-C): every
-    failure is recorded (:func:`_failure`)."""
+    failure is recorded (:func:`_failure`). A still image is filtered a band of rows at a time where its
+    targets allow it (:mod:`convcli.pipeline.bands`), from its samples; whole otherwise."""
     outcome = SourceResult()
+    data = targets[0].data if targets else None
+    frames = still = None
     try:
-        frames, load_ms = _load(source, targets[0].data if targets else None, options)
+        if not tiles:
+            still, load_ms = _load_still(source, targets, options)
+        if still is None:
+            frames, load_ms = _load(source, data, options)
     except Exception as error:
         outcome.failures.append(_failure(source, error))
         return outcome
@@ -132,7 +154,18 @@ def process_source(source: Path, targets: list[Target], options: ApplyOptions,
         outcome.tiles.append((source.name, thumbnail(frames.first.color, frames.first.alpha)))
     for target in targets:
         try:
-            result, layers = _write_target(frames, target, options, load_ms, global_range)
+            result = None
+            if still is not None and target_reach(target, options) is not None:
+                try:
+                    result = _write_banded(still, target, options, load_ms, global_range)
+                except InputError as error:  # the file, read in pieces, is broken: so for every target
+                    outcome.failures.append(_failure(source, error))
+                    return outcome
+            if result is None:
+                if frames is None:
+                    frames, more_ms = _load(source, data, options, still)
+                    load_ms += more_ms
+                result, layers = _write_target(frames, target, options, load_ms, global_range)
         except Exception as error:
             outcome.failures.append(_failure(source, error, target.name))
             continue
@@ -230,28 +263,62 @@ def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms
     t2 = time.perf_counter()
     warnings = _save(frames, target, rendered, options)
     t3 = time.perf_counter()
+    picture = frames.first
+    result = _map_result(
+        target, options, input_size=(picture.height, picture.width, picture.channels + (picture.alpha is not None)),
+        output_size=tuple(rendered.layers[0][1].shape[:2]), convolver=convolver,
+        max_diff=convolver.max_diff, verify_ms=convolver.verify_ms,
+        times=(load_ms, (t1 - t0) * 1e3 - convolver.verify_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
+        counts=(rendered.count, rendered.low, rendered.high, rendered.missing),
+        note="; ".join(filter(None, (r.note for r in results[0]))), frames=len(frames.pictures),
+        warnings=[*frames.warnings, *warnings])
+    return result, rendered.layers
+
+
+def _write_banded(still: Still, target: Target, options: ApplyOptions, load_ms: float,
+                  global_range: tuple[float, float] | None) -> MapResult | None:
+    """``target`` written a band at a time (:func:`~convcli.pipeline.bands.write_in_bands`); None when
+    its path must see the whole image."""
+    samples = still.samples
+    make_folder(target.output.parent)
+    try:
+        written = write_in_bands(samples, target, options, global_range)
+    except TileDependent:
+        return None
+    return _map_result(
+        target, options,
+        input_size=(samples.height, samples.width, (1 if options.gray else samples.channels) + samples.alpha),
+        output_size=written.output_size, convolver=written.convolver, max_diff=written.max_diff,
+        verify_ms=written.verify_ms, times=(load_ms, written.filter_ms, written.map_ms, written.save_ms),
+        counts=(written.count, written.low, written.high, written.missing), note=written.note, frames=1,
+        warnings=[*still.warnings, *written.warnings])
+
+
+def _map_result(target: Target, options: ApplyOptions, *, input_size: tuple[int, int, int],
+                output_size: tuple[int, int], convolver: Convolver, max_diff: float | None, verify_ms: float,
+                times: tuple[float, float, float, float], counts: tuple[int, int, int, int], note: str, frames: int,
+                warnings: list[str]) -> MapResult:
+    """The report of one output: ``times`` are load, filter, map and save, in ms; ``counts`` the values
+    written, clipped low and high, and missing."""
+    values, low, high, missing_count = counts
     label = "standard output" if target.output == STDOUT else target.output.name
-    warning = clip_warning(label, rendered.low, rendered.high, rendered.count)
+    warning = clip_warning(label, low, high, values)
     missing = None
-    if rendered.missing:
+    if missing_count:
         what = "a NaN or `nodata` input" if options.settings.nodata is not None else "a NaN or infinite input"
         advice = "" if options.settings.nan == "ignore" else "; `nan` ignore fills them from the values around them"
-        missing = f"{label}: {rendered.missing} values read {what} and are written as 0{advice}"
+        missing = f"{label}: {missing_count} values read {what} and are written as 0{advice}"
     settings = options.settings
-    picture = frames.first
     paths = list(dict.fromkeys(choice.path for choice in convolver.choices))
     reasons = list(dict.fromkeys(choice.reason for choice in convolver.choices))
-    result = MapResult(
-        source=target.source, kernel=target.name, output=target.output,
-        input_size=(picture.height, picture.width, picture.channels + (picture.alpha is not None)),
-        output_size=tuple(rendered.layers[0][1].shape[:2]), map="+".join(dict.fromkeys(target.maps)),
+    load_ms, filter_ms, map_ms, save_ms = times
+    return MapResult(
+        source=target.source, kernel=target.name, output=target.output, input_size=input_size,
+        output_size=output_size, map="+".join(dict.fromkeys(target.maps)),
         method="+".join(paths), method_reason=reasons[0] if reasons else "",
         convention="convolution" if settings.flip != target.entries[0].flip else "correlation",
         boundary=settings.boundary, padding=settings.padding, stride=settings.stride, dilation=settings.dilation,
-        load_ms=load_ms, convolve_ms=(t1 - t0) * 1e3 - convolver.verify_ms, map_ms=(t2 - t1) * 1e3,
-        save_ms=(t3 - t2) * 1e3, values=rendered.count, clipped_low=rendered.low, clipped_high=rendered.high,
-        max_diff=convolver.max_diff, verify_ms=convolver.verify_ms if options.verify else None,
-        note="; ".join(filter(None, (r.note for r in results[0]))), frames=len(frames.pictures),
-        warnings=[*frames.warnings, *warnings, *([missing] if missing else [])], clip_warning=warning,
+        load_ms=load_ms, convolve_ms=filter_ms, map_ms=map_ms, save_ms=save_ms, values=values, clipped_low=low,
+        clipped_high=high, max_diff=max_diff, verify_ms=verify_ms if options.verify else None, note=note,
+        frames=frames, warnings=[*warnings, *([missing] if missing else [])], clip_warning=warning,
     )
-    return result, rendered.layers

@@ -1,0 +1,213 @@
+"""Filtering in bands of rows gives, bit for bit, what filtering the whole image gives.
+
+Each case writes one input twice, through :func:`convcli.pipeline.process.process_source`: once whole
+(the band path switched off) and once in bands of a few rows (far smaller than the halo for the tall
+kernels), and compares the files' samples exactly. Raw ``.npy`` outputs compare the float maps
+themselves. The kernels' taps are all different, so a band shifted by a row or a flipped kernel
+cannot pass; a separate check holds the whole path to ``scipy.signal`` for one of these cases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from helpers import powers_of_two
+from PIL import Image
+
+from convcli.engine.settings import Settings
+from convcli.kernels.composite import Bank, Chain
+from convcli.kernels.kernel import Kernel
+from convcli.kernels.layer import Depthwise, Layer
+from convcli.pipeline import bands, process
+from convcli.pipeline.options import ApplyOptions
+from convcli.pipeline.planning import Target
+
+RNG = np.random.default_rng(12)
+
+
+def kernel(name: str, shape, seed: int = 0) -> Kernel:
+    weights = powers_of_two(shape) / 2.0 ** np.prod(shape) + np.random.default_rng(seed).random(shape) * 0.1
+    return Kernel(name, weights)
+
+
+def separable(name: str, rows: int, cols: int) -> Kernel:
+    down, across = np.arange(1, rows + 1) ** 1.3, np.arange(cols, 0, -1) ** 0.7
+    return Kernel(name, np.outer(down, across) / (down.sum() * across.sum()))
+
+
+def write_input(path: Path, kind: str, shape=(53, 37)) -> None:
+    height, width = shape
+    if kind == "gray8":
+        Image.fromarray(RNG.integers(0, 256, shape, dtype=np.uint8)).save(path)
+    elif kind == "rgb8":
+        Image.fromarray(RNG.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+    elif kind == "rgba8":
+        pixels = RNG.integers(0, 256, (height, width, 4), dtype=np.uint8)
+        pixels[5:20, 3:9, 3] = 0
+        Image.fromarray(pixels).save(path)
+    elif kind == "rgb16":
+        tifffile.imwrite(path, RNG.integers(0, 65536, (height, width, 3), dtype=np.uint16), photometric="rgb")
+    elif kind == "float-nan":
+        values = RNG.random(shape, dtype=np.float32) * 3 - 1
+        values[RNG.random(shape) < 0.02] = np.nan
+        values[10:14, 4:30] = -9999
+        tifffile.imwrite(path, values, rowsperstrip=7, compression="zlib")
+    elif kind == "gray8-tiles":
+        tifffile.imwrite(path, RNG.integers(0, 256, shape, dtype=np.uint8), tile=(16, 16), compression="zlib")
+    else:
+        raise AssertionError(kind)
+
+
+def read_output(path: Path) -> np.ndarray:
+    if path.suffix == ".npy":
+        return np.load(path)
+    if path.suffix == ".tif":
+        return tifffile.imread(path)
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def run_both(tmp_path: Path, source: Path, entry, options: ApplyOptions, suffix: str, monkeypatch,
+             map_policy: str = "clip") -> tuple[np.ndarray, np.ndarray, process.SourceResult]:
+    outputs = []
+    results = []
+    for how in ("whole", "bands"):
+        target = Target(source, (entry,), tmp_path / f"{how}{suffix}", (map_policy,))
+        with monkeypatch.context() as patch:
+            if how == "whole":
+                patch.setattr(process, "_load_still", lambda *args: (None, 0.0))
+            else:
+                patch.setattr(bands, "band_height", lambda *args: 8)
+            outcome = process.process_source(source, [target], options)
+        results.append(outcome)
+        outputs.append(None if outcome.failures else read_output(target.output))
+    if outputs[0] is None:  # the settings leave no output: the same refusal, in bands or not
+        assert [f.message for f in results[1].failures] == [f.message for f in results[0].failures]
+        pytest.skip(results[0].failures[0].message)
+    assert not results[1].failures, results[1].failures[0].message
+    return outputs[0], outputs[1], results[1]
+
+
+def assert_same(whole: np.ndarray, banded: np.ndarray) -> None:
+    assert whole.shape == banded.shape and whole.dtype == banded.dtype
+    assert np.array_equal(whole, banded, equal_nan=True), f"{np.count_nonzero(whole != banded)} samples differ"
+
+
+ENTRIES = {
+    "3x3": kernel("k3", (3, 3)),
+    "4x5-even": kernel("k45", (4, 5), 1),
+    "31x3-tall": kernel("tall", (31, 3), 2),
+    "separable-9x7": separable("sep", 9, 7),
+    "separable-25x21": separable("sep25", 25, 21),
+    "chain": Chain("ch", (kernel("a", (3, 3), 3), kernel("b", (5, 1), 4))),
+    "bank-max": Bank("bk", (kernel("c", (3, 3), 5), kernel("d", (3, 3), 6), kernel("e", (3, 3), 7)), combine="max"),
+    "bank-argmax": Bank("ba", (kernel("f", (3, 3), 8), kernel("g", (3, 3), 9)), combine="argmax"),
+}
+
+SETTINGS = [
+    dict(),
+    dict(boundary="zero"),
+    dict(boundary="constant", cval=0.25),
+    dict(boundary="edge"),
+    dict(boundary="mirror"),
+    dict(padding="valid"),
+    dict(padding="full"),
+    dict(padding=2),
+    dict(stride=2),
+    dict(stride=3, boundary="edge"),
+    dict(stride=2, padding="valid", dilation=2),
+    dict(dilation=3),
+    dict(flip=True),
+    dict(method="direct"),
+    dict(method="gemm"),
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "default")
+@pytest.mark.parametrize("name", list(ENTRIES))
+def test_bands_match_the_whole_image_raw(tmp_path, monkeypatch, name, settings):
+    source = tmp_path / "in.png"
+    write_input(source, "rgb8")
+    options = ApplyOptions(settings=Settings(**settings), map="raw")
+    whole, banded, outcome = run_both(tmp_path, source, ENTRIES[name], options, ".npy", monkeypatch, "raw")
+    assert_same(whole, banded)
+    assert outcome.maps[0].output_size == whole.shape[:2]
+
+
+@pytest.mark.parametrize(("kind", "suffix", "extra", "policy"), [
+    ("gray8", ".png", {}, "clip"),
+    ("rgb8", ".jpg", {}, "abs"),
+    ("rgba8", ".png", {}, "clip"),
+    ("rgba8", ".tif", {"stride": 2}, "offset"),
+    ("rgb16", ".png", {}, "minmax"),
+    ("rgb16", ".tif", {"padding": "valid"}, "clip"),
+    ("rgb8", ".png", {"gray": True}, "minmax"),
+    ("rgb8", ".png", {"colormap": "viridis"}, "minmax"),
+    ("rgb8", ".png", {"overlay": True}, "abs"),
+    ("float-nan", ".tif", {}, "clip"),
+    ("float-nan", ".tif", {"nan": "ignore"}, "minmax"),
+    ("float-nan", ".npy", {"nan": "ignore", "nodata": -9999.0}, "raw"),
+    ("float-nan", ".npy", {"nan": "fill", "cval": 0.5}, "raw"),
+    ("gray8-tiles", ".tif", {"stride": 3}, "clip"),
+    ("gray8-tiles", ".png", {"boundary": "mirror"}, "abs"),
+])
+@pytest.mark.parametrize("name", ["3x3", "31x3-tall", "chain", "separable-9x7"])
+def test_bands_match_the_whole_image_written(tmp_path, monkeypatch, name, kind, suffix, extra, policy):
+    source = tmp_path / ("in.tif" if kind.startswith(("float", "rgb16", "gray8-tiles")) else "in.png")
+    write_input(source, kind)
+    engine_keys = {"stride", "padding", "boundary", "cval", "nan", "nodata", "dilation"}
+    settings = Settings(**{k: v for k, v in extra.items() if k in engine_keys})
+    options = ApplyOptions(settings=settings, **{k: v for k, v in extra.items() if k not in engine_keys})
+    whole, banded, _ = run_both(tmp_path, source, ENTRIES[name], options, suffix, monkeypatch, policy)
+    assert_same(whole, banded)
+
+
+def test_a_layer_channel_is_banded_alike(tmp_path, monkeypatch):
+    source = tmp_path / "in.png"
+    write_input(source, "rgb8")
+    layer = Layer("l0", np.stack([powers_of_two((3, 5)) / 1000 * (c + 1) for c in range(3)]))
+    whole, banded, _ = run_both(tmp_path, source, layer, ApplyOptions(map="raw"), ".npy", monkeypatch, "raw")
+    assert_same(whole, banded)
+
+
+def test_an_image_smaller_than_a_band_and_a_one_row_image(tmp_path, monkeypatch):
+    for shape in [(3, 40), (1, 9), (9, 1)]:
+        source = tmp_path / f"in{shape[0]}x{shape[1]}.png"
+        write_input(source, "gray8", shape)
+        whole, banded, _ = run_both(tmp_path, source, ENTRIES["4x5-even"], ApplyOptions(map="raw"), ".npy",
+                                    monkeypatch, "raw")
+        assert_same(whole, banded)
+
+
+def test_what_cannot_be_banded_is_filtered_whole(tmp_path, monkeypatch):
+    """wrap reads the far edge, fft rounds by tile, a depthwise report times the whole image: these are
+    filtered whole, with the same results, never wrongly banded."""
+    source = tmp_path / "in.png"
+    write_input(source, "rgb8")
+    calls = []
+    original = bands.write_in_bands
+    monkeypatch.setattr(process, "write_in_bands", lambda *a, **k: calls.append(1) or original(*a, **k))
+    cases = [(ENTRIES["3x3"], Settings(boundary="wrap")), (ENTRIES["3x3"], Settings(method="fft")),
+             (Depthwise("dw", tuple(kernel(f"d{i}", (3, 3), i) for i in range(3))), Settings())]
+    for entry, settings in cases:
+        whole, banded, _ = run_both(tmp_path, source, entry, ApplyOptions(settings=settings, map="raw"), ".npy",
+                                    monkeypatch, "raw")
+        assert_same(whole, banded)
+    assert len(calls) == 1  # fft: tried, and given up at its first band; wrap and depthwise: never tried
+
+
+def test_the_whole_path_itself_matches_scipy(tmp_path, monkeypatch):
+    """The reference the bands are held to is itself right (scipy.signal, symmetric boundary)."""
+    from scipy.signal import correlate2d
+
+    source = tmp_path / "in.png"
+    pixels = RNG.integers(0, 256, (40, 30), dtype=np.uint8)
+    Image.fromarray(pixels).save(source)
+    entry = ENTRIES["4x5-even"]
+    _, banded, _ = run_both(tmp_path, source, entry, ApplyOptions(map="raw"), ".npy", monkeypatch, "raw")
+    padded = np.pad(pixels / 255.0, ((1, 2), (2, 2)), mode="symmetric")  # anchor (1, 2) of a 4x5 kernel
+    expected = correlate2d(padded, entry.weights, mode="valid")
+    np.testing.assert_allclose(banded, expected, atol=1e-5)
