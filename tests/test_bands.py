@@ -211,3 +211,34 @@ def test_the_whole_path_itself_matches_scipy(tmp_path, monkeypatch):
     padded = np.pad(pixels / 255.0, ((1, 2), (2, 2)), mode="symmetric")  # anchor (1, 2) of a 4x5 kernel
     expected = correlate2d(padded, entry.weights, mode="valid")
     np.testing.assert_allclose(banded, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_quantising_in_place_rounds_as_clip_and_nan_to_num(depth):
+    from convcli.imageio.writing import quantise
+
+    values = np.array([np.nan, np.inf, -np.inf, -0.0, -1e-9, 0.5 / 255, 1.5 / 255, 0.5, 1 - 1e-9, 1.0, 7.0],
+                      dtype=np.float32)
+    values = np.concatenate([values, RNG.random(1000, dtype=np.float32) * 1.2 - 0.1])
+    top = 65535 if depth == 16 else 255
+    expected = np.rint(np.clip(np.nan_to_num(values), 0, 1) * np.float32(top)).astype(f"uint{depth}")
+    copy = values.copy()
+    assert np.array_equal(quantise(values, depth), expected)
+    assert np.array_equal(values, copy, equal_nan=True)  # left alone unless in_place
+    assert np.array_equal(quantise(values, depth, in_place=True), expected)
+
+
+@pytest.mark.parametrize("method", ["auto", "fft"])  # in bands, and whole
+@pytest.mark.parametrize(("written", "expected"), [("plain.tif", 1), ("deflate.tif", 8), ("in.png", 8)])
+def test_a_tiff_is_written_compressed_like_its_input(tmp_path, written, expected, method):
+    pixels = RNG.integers(0, 256, (40, 30), dtype=np.uint8)
+    source = tmp_path / written
+    if written == "in.png":
+        Image.fromarray(pixels).save(source)
+    else:
+        tifffile.imwrite(source, pixels, compression=None if written == "plain.tif" else "zlib")
+    target = Target(source, (ENTRIES["3x3"],), tmp_path / "out.tif", ("clip",))
+    outcome = process.process_source(source, [target], ApplyOptions(settings=Settings(method=method)))
+    assert not outcome.failures
+    with tifffile.TiffFile(target.output) as tif:
+        assert int(tif.pages[0].compression) == expected

@@ -9,6 +9,7 @@ then runs without deciding anything again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -93,8 +94,8 @@ def plan(image_shape: tuple[int, ...], kernel: np.ndarray, settings: Settings, d
         if workers is not None:
             problem = dataclasses.replace(problem, workers=workers)
         return _choose(problem, settings.method)
-    whole_problem = _problem(tuple(whole_shape), kernel, settings, np.dtype(dtype), known=known)
-    whole = _choose(whole_problem, settings.method)
+    whole_problem, whole = _whole_choice(tuple(whole_shape), kernel.tobytes(), kernel.shape, kernel.dtype.str,
+                                         settings, np.dtype(dtype).str, known)
     if whole.path not in BAND_EXACT_PATHS:
         raise TileDependent(whole.reason)
     rows = whole_problem.rows
@@ -104,6 +105,15 @@ def plan(image_shape: tuple[int, ...], kernel: np.ndarray, settings: Settings, d
         raise TileDependent("the band leaves no output")
     problem = dataclasses.replace(whole_problem, rows=band_rows, workers=workers or whole_problem.workers)
     return Choice(whole.path, whole.reason, whole.estimates, problem)
+
+
+@functools.lru_cache(maxsize=32)
+def _whole_choice(whole_shape: tuple[int, ...], kernel: bytes, shape: tuple[int, ...], kernel_dtype: str,
+                  settings: Settings, dtype: str, known: bool) -> tuple[costmodel.Problem, Choice]:
+    """The whole image's problem and choice, planned once for all of its bands."""
+    weights = np.frombuffer(kernel, dtype=kernel_dtype).reshape(shape)
+    problem = _problem(whole_shape, weights, settings, np.dtype(dtype), known=known)
+    return problem, _choose(problem, settings.method)
 
 
 def choose_method(image_shape: tuple[int, ...], kernel, *, dtype=np.float32, **settings) -> Choice:

@@ -89,6 +89,7 @@ class Frames:
     format: str  # the file's format as Pillow names it: PNG, GIF, TIFF ...
     timing: Timing | None = None  # how an animation plays; None for stills and pages
     warnings: tuple[str, ...] = ()
+    uncompressed: bool = False  # a TIFF of uncompressed pages (its maps are written uncompressed too)
 
     @property
     def first(self) -> Picture:
@@ -291,7 +292,8 @@ def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = Fal
     noticed: list[str] = []
     with _guarded(name, max_pixels, noticed):
         read = _load(path, data, name, gray, max_pixels, frames)
-    return Frames(read.pictures, read.total, read.format, read.timing, read.warnings + tuple(noticed))
+    plain = read.format == "TIFF" and tiff.uncompressed(_source(path, data))
+    return Frames(read.pictures, read.total, read.format, read.timing, read.warnings + tuple(noticed), plain)
 
 
 @contextlib.contextmanager
@@ -318,6 +320,7 @@ class Still:
     samples: Samples
     format: str
     warnings: tuple[str, ...] = ()
+    uncompressed: bool = False  # as :attr:`Frames.uncompressed`
 
 
 def load_still(path: Path | str, *, data: bytes | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -338,7 +341,8 @@ def load_still(path: Path | str, *, data: bytes | None = None, max_pixels: int =
         found = _still(path, data, name, max_pixels, frames, pieces_beyond_limit)
     if found is None:
         return None
-    return Still(found[0], found[1], tuple(noticed))
+    plain = found[1] == "TIFF" and tiff.uncompressed(_source(path, data))
+    return Still(found[0], found[1], tuple(noticed), plain)
 
 
 def _still(path: Path, data: bytes | None, name: str, max_pixels: int, frames: FrameSelection | None,

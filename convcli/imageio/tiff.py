@@ -4,6 +4,10 @@ Pillow reads 8-bit TIFFs (and 16-bit and float gray) well, but holds no 16-bit o
 files are read here, and every TIFF convcli writes is written here: one page per frame, deflate
 compressed, with the ICC profile and the resolution of its input. BigTIFF is written when the pages
 would pass the 4 GB of a classic TIFF.
+
+A large page need not be read or written whole: :class:`PageRows` reads the strips or tiles a band of
+rows touches (an uncompressed page, straight from its offset), and :func:`write_strips` writes a page
+from strips compressed as they come (see :mod:`convcli.pipeline.bands`).
 """
 
 from __future__ import annotations
@@ -254,9 +258,9 @@ class PageRows:
 
 def write_strips(handle: BinaryIO, shape: tuple[int, ...], dtype: np.dtype, strips: Iterator[bytes], *,
                  rows_per_strip: int, icc_profile: bytes | None = None, dpi: tuple[float, float] | None = None,
-                 path: Path) -> None:
-    """Write one page of ``shape`` (as :func:`write_pages` takes) from ``strips``, each the deflate
-    (:func:`encode_strip`) of ``rows_per_strip`` rows (the last one fewer), without the whole page in memory."""
+                 compress: bool = True, path: Path) -> None:
+    """Write one page of ``shape`` (as :func:`write_pages` takes) from ``strips``, each
+    :func:`encode_strip` of ``rows_per_strip`` rows (the last one fewer), without the whole page in memory."""
     import tifffile
 
     channels = 1 if len(shape) == 2 else shape[2]
@@ -266,24 +270,38 @@ def write_strips(handle: BinaryIO, shape: tuple[int, ...], dtype: np.dtype, stri
             tiff.write(
                 strips, shape=shape, dtype=dtype, photometric="rgb" if channels >= 3 else "minisblack",
                 planarconfig="contig", extrasamples=["unassalpha"] if channels in (2, 4) else None,
-                compression="zlib", rowsperstrip=rows_per_strip, iccprofile=icc_profile, resolution=dpi,
+                compression="zlib" if compress else None, rowsperstrip=rows_per_strip, iccprofile=icc_profile,
+                resolution=dpi,
                 resolutionunit="inch" if dpi else None, metadata=None, software=False)
     except (ValueError, TypeError, OSError) as error:
         raise OutputError(f"{path}: cannot write TIFF ({error})") from None
 
 
-def encode_strip(samples: np.ndarray) -> bytes:
-    """Rows of samples as one deflate-compressed TIFF strip (in this machine's byte order, as tifffile
-    writes)."""
+def encode_strip(samples: np.ndarray, compress: bool = True) -> bytes:
+    """Rows of samples as one TIFF strip, deflate compressed unless not ``compress`` (in this machine's
+    byte order, as tifffile writes)."""
     import imagecodecs
 
-    return imagecodecs.deflate_encode(np.ascontiguousarray(samples), level=STRIP_LEVEL)
+    samples = np.ascontiguousarray(samples)
+    return imagecodecs.deflate_encode(samples, level=STRIP_LEVEL) if compress else samples.tobytes()
+
+
+def uncompressed(source: Path | BinaryIO) -> bool:
+    """Whether every page of a TIFF is stored uncompressed (its maps are then written so too)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(source) as tif:
+            return all(int(page.compression) == 1 for page in tif.pages)
+    except Exception:
+        return False
 
 
 def write_pages(handle: BinaryIO, pages: list[np.ndarray], *, icc_profile: bytes | None = None,
-                dpi: tuple[float, float] | None = None, description: str | None = None, path: Path) -> None:
+                dpi: tuple[float, float] | None = None, description: str | None = None, compress: bool = True,
+                path: Path) -> None:
     """Write ``pages`` (``H x W`` gray, ``H x W x 2`` gray and alpha, ``H x W x 3`` RGB, ``H x W x 4`` RGBA;
-    uint8, uint16 or float32) to ``handle`` as one TIFF, deflate compressed."""
+    uint8, uint16 or float32) to ``handle`` as one TIFF, deflate compressed unless not ``compress``."""
     import tifffile
 
     bigtiff = sum(page.nbytes for page in pages) > _CLASSIC_LIMIT
@@ -293,7 +311,8 @@ def write_pages(handle: BinaryIO, pages: list[np.ndarray], *, icc_profile: bytes
                 channels = 1 if page.ndim == 2 else page.shape[2]
                 tiff.write(
                     page, photometric="rgb" if channels >= 3 else "minisblack", planarconfig="contig",
-                    extrasamples=["unassalpha"] if channels in (2, 4) else None, compression="zlib",
+                    extrasamples=["unassalpha"] if channels in (2, 4) else None,
+                    compression="zlib" if compress else None,
                     iccprofile=icc_profile, resolution=dpi,
                     resolutionunit="inch" if dpi else None, metadata=None, software=False,
                     description=description if index == 0 else None)

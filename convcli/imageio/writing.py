@@ -86,14 +86,16 @@ def _ext(fmt: str) -> str:
     return FORMAT_EXTENSIONS[fmt]
 
 
-def _quantise(values: np.ndarray, depth: int) -> np.ndarray:
-    """Round [0, 1] floats to 8 or 16 bits, a band of rows at a time (no full-size float copy)."""
+def _quantise(values: np.ndarray, depth: int, *, in_place: bool = False) -> np.ndarray:
+    """Round [0, 1] floats to 8 or 16 bits (NaN as 0, beyond the ends clipped), a band of rows at a time
+    (no full-size float copy); ``in_place`` may overwrite ``values``, saving even the band's copy."""
     top = 65535 if depth == 16 else 255
     out = np.empty(values.shape, dtype=np.uint16 if depth == 16 else np.uint8)
     rows = max(1, (1 << 22) // max(1, values[0].size * values.itemsize))
     for start in range(0, values.shape[0], rows):
-        band = np.nan_to_num(values[start:start + rows], copy=True)
-        np.clip(band, 0.0, 1.0, out=band)
+        band = values[start:start + rows]
+        band = np.fmax(band, 0.0, out=band if in_place else None)  # fmax and fmin take the number over NaN
+        np.fmin(band, 1.0, out=band)
         band *= top
         np.rint(band, out=band)
         out[start:start + rows] = band
@@ -111,6 +113,7 @@ class Encoding:
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
     quality: int = 95
+    compress: bool = True  # a TIFF is deflate compressed, unless its input TIFF was not
     timing: Timing | None = None
 
 
@@ -160,7 +163,7 @@ def save_frames(path: Path | str, frames: Sequence[Frame], *, timing: Timing | N
     if out.fmt == "TIFF":
         pages = [_samples(color, alpha, out) for color, alpha in frames]
         atomic_write(path, lambda handle: tiff.write_pages(handle, pages, icc_profile=out.icc_profile, dpi=out.dpi,
-                                                          path=path))
+                                                          compress=out.compress, path=path))
         return warnings
     deep = out.bit_depth > 8 and out.fmt == "PNG" and len(frames) == 1
     if out.bit_depth > 8 and not deep:
@@ -201,9 +204,9 @@ def sample_depth(fmt: str, bit_depth: int, frames: int = 1) -> int:
     return 16 if bit_depth > 8 and (fmt == "TIFF" or (fmt == "PNG" and frames == 1)) else 8
 
 
-def quantise(values: np.ndarray, depth: int) -> np.ndarray:
+def quantise(values: np.ndarray, depth: int, *, in_place: bool = False) -> np.ndarray:
     """[0, 1] floats as ``depth``-bit samples (NaN as 0), as every writer stores them."""
-    return _quantise(values, depth)
+    return _quantise(values, depth, in_place=in_place)
 
 
 def _samples(color: np.ndarray, alpha: np.ndarray | None, out: Encoding, depth: int | None = None) -> np.ndarray:

@@ -255,9 +255,10 @@ class _Done:
 
 
 def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
-                   global_range: tuple[float, float] | None = None) -> Written:
+                   global_range: tuple[float, float] | None = None, *, compress: bool = True) -> Written:
     """Filter, map and write ``target`` (one entry: a ``stack`` is filtered whole) a band at a time.
 
+    ``compress``: a TIFF is deflate compressed (not when its input TIFF was not).
     Raises :class:`~convcli.engine.plan.TileDependent` before anything is written when the whole image's
     path cannot be reproduced by bands.
     """
@@ -298,13 +299,13 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
             color_samples = np.asarray(mapped.values, dtype=np.float32)
             alpha_samples = None if alpha is None else np.asarray(alpha, dtype=np.float32)
         else:
-            color_samples = quantise(mapped.values, depth)
+            color_samples = quantise(mapped.values, depth, in_place=True)
             alpha_samples = None if alpha is None else quantise(alpha, depth)
         mapped_at = time.perf_counter()
         strip = None
         if streamed:
             planes = color_samples if alpha_samples is None else np.dstack([color_samples, alpha_samples])
-            strip, color_samples, alpha_samples = tiff.encode_strip(planes), planes[:0], None
+            strip, color_samples, alpha_samples = tiff.encode_strip(planes, compress), planes[:0], None
         return _Done(color_samples, alpha_samples, strip, filtered, mapped.clipped_low, mapped.clipped_high,
                      mapped.values.size, missing, (mapped_at - started) * 1e3,
                      (time.perf_counter() - mapped_at) * 1e3)
@@ -339,7 +340,7 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
         strips = (count(result).strip for result in chain([first], done))
         atomic_write(target.output, lambda handle: tiff.write_strips(
             handle, shape, first.color.dtype, strips, rows_per_strip=band_rows, icc_profile=icc, dpi=dpi,
-            path=target.output))
+            compress=compress, path=target.output))
         return written
     out_color = np.empty((rows, width, *first.color.shape[2:]), first.color.dtype)
     out_alpha = None if first.alpha is None else np.empty((rows, width), first.alpha.dtype)
@@ -351,6 +352,6 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
     started = time.perf_counter()
     written.warnings = save_frames(target.output, [(out_color, out_alpha)], fmt=target.format or None,
                                    bit_depth=input_depth, raw=raw, name=target.entries[0].name, icc_profile=icc,
-                                   dpi=dpi, quality=options.quality)
+                                   dpi=dpi, quality=options.quality, compress=compress)
     written.save_ms += (time.perf_counter() - started) * 1e3
     return written

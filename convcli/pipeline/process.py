@@ -48,7 +48,7 @@ def _load(source: Path, data: bytes | None, options: ApplyOptions, still: Still 
         if samples.streamed:  # read in pieces so far; whole, it is held to the limit
             refuse_bomb(display_name(source), samples.width, samples.height, options.max_pixels)
         picture = picture_of(samples, options.gray, options.settings.nodata)
-        frames = Frames((picture,), 1, still.format, None, still.warnings)
+        frames = Frames((picture,), 1, still.format, None, still.warnings, still.uncompressed)
         return frames, (time.perf_counter() - started) * 1e3
     nodata = options.settings.nodata
     frames = load_frames(source, data=data, gray=options.gray and nodata is None, max_pixels=options.max_pixels,
@@ -248,7 +248,7 @@ def _save(frames: Frames, target: Target, rendered: _Rendered, options: ApplyOpt
     icc = None if options.pixels_drawn else picture.icc_profile
     layers = [(maps[0][1], maps[0][2]) for maps in rendered.per_frame]  # each frame's (values, alpha)
     return save_frames(target.output, layers, timing=frames.timing, fmt=fmt, bit_depth=depth, raw=raw, name=name,
-                       icc_profile=icc, dpi=dpi, quality=options.quality)
+                       icc_profile=icc, dpi=dpi, quality=options.quality, compress=not frames.uncompressed)
 
 
 def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms: float,
@@ -282,7 +282,7 @@ def _write_banded(still: Still, target: Target, options: ApplyOptions, load_ms: 
     samples = still.samples
     make_folder(target.output.parent)
     try:
-        written = write_in_bands(samples, target, options, global_range)
+        written = write_in_bands(samples, target, options, global_range, compress=not still.uncompressed)
     except TileDependent:
         return None
     return _map_result(
