@@ -451,9 +451,9 @@ def pillow_samples(image: Image.Image) -> Samples:
     icc = image.info.get("icc_profile")
     dpi = _dpi(image.info.get("dpi"))
     if mode in _SIXTEEN_BIT_MODES:
-        return Samples(np.asarray(image), 65535.0, False, 16, mode, icc_profile=icc, dpi=dpi)
+        return Samples(_as_array(image), 65535.0, False, 16, mode, icc_profile=icc, dpi=dpi)
     if mode == "F":
-        return Samples(np.asarray(image), 1.0, False, 32, mode, icc_profile=icc, dpi=dpi)
+        return Samples(_as_array(image), 1.0, False, 32, mode, icc_profile=icc, dpi=dpi)
     has_alpha = mode in _ALPHA_MODES or "transparency" in image.info
     if mode in {"1", "L", "LA", "La"}:
         target = "LA" if has_alpha else "L"
@@ -463,7 +463,25 @@ def pillow_samples(image: Image.Image) -> Samples:
         image = image.convert(target)
         if mode not in {"RGB", "RGBA", "L", "LA", "1", "P", "PA"}:
             icc = None  # a CMYK (or Lab...) profile no longer describes the converted pixels
-    return Samples(np.asarray(image), 255.0, has_alpha, 8, mode, icc_profile=icc, dpi=dpi)
+    return Samples(_as_array(image), 255.0, has_alpha, 8, mode, icc_profile=icc, dpi=dpi)
+
+
+#: Bytes of the pieces :func:`_as_array` copies a Pillow image in.
+_PIECE_BYTES = 1 << 22
+
+
+def _as_array(image: Image.Image) -> np.ndarray:
+    """``np.asarray(image)``, copied a few rows at a time: Pillow's own conversion goes through one bytes
+    object of the whole image, joined from pieces, which is twice the image again at its peak."""
+    width, height = image.size
+    first = np.asarray(image.crop((0, 0, width, 1)))
+    rows = max(1, _PIECE_BYTES // max(1, first.nbytes))
+    if rows >= height:
+        return np.asarray(image)
+    out = np.empty((height, *first.shape[1:]), first.dtype)
+    for start in range(0, height, rows):
+        out[start:start + rows] = np.asarray(image.crop((0, start, width, min(height, start + rows))))
+    return out
 
 
 def picture_of(samples: Samples, gray: bool = False, nodata: float | None = None) -> Picture:

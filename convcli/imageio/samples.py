@@ -40,18 +40,25 @@ class Samples:
     dpi: tuple[float, float] | None = None
     streamed: bool = False  # read from the file in pieces, never whole
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_shape", tuple(self.pixels.shape))
+
+    def release(self) -> None:
+        """Let the samples go (the last output of an input, before it is encoded); the sizes remain."""
+        object.__setattr__(self, "pixels", None)
+
     @property
     def height(self) -> int:
-        return self.pixels.shape[0]
+        return self._shape[0]
 
     @property
     def width(self) -> int:
-        return self.pixels.shape[1]
+        return self._shape[1]
 
     @property
     def channels(self) -> int:
         """Colour channels: 1 (gray) or 3."""
-        stored = 1 if len(self.pixels.shape) == 2 else self.pixels.shape[2]
+        stored = 1 if len(self._shape) == 2 else self._shape[2]
         return stored - self.alpha
 
     def rows(self, start: int, stop: int, *, gray: bool = False,

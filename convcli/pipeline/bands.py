@@ -255,10 +255,12 @@ class _Done:
 
 
 def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
-                   global_range: tuple[float, float] | None = None, *, compress: bool = True) -> Written:
+                   global_range: tuple[float, float] | None = None, *, compress: bool = True,
+                   last: bool = False) -> Written:
     """Filter, map and write ``target`` (one entry: a ``stack`` is filtered whole) a band at a time.
 
-    ``compress``: a TIFF is deflate compressed (not when its input TIFF was not).
+    ``compress``: a TIFF is deflate compressed (not when its input TIFF was not). ``last``: no other
+    output needs the samples, which are let go before the file is encoded.
     Raises :class:`~convcli.engine.plan.TileDependent` before anything is written when the whole image's
     path cannot be reproduced by bands.
     """
@@ -349,6 +351,8 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
         out_color[band.first:band.stop] = result.color
         if out_alpha is not None:
             out_alpha[band.first:band.stop] = result.alpha
+    if last:
+        samples.release()
     started = time.perf_counter()
     written.warnings = save_frames(target.output, [(out_color, out_alpha)], fmt=target.format or None,
                                    bit_depth=input_depth, raw=raw, name=target.entries[0].name, icc_profile=icc,

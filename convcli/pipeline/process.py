@@ -157,7 +157,7 @@ def process_source(source: Path, targets: list[Target], options: ApplyOptions,
             result = None
             if still is not None and target_reach(target, options) is not None:
                 try:
-                    result = _write_banded(still, target, options, load_ms, global_range)
+                    result = _write_banded(still, target, options, load_ms, global_range, target is targets[-1])
                 except InputError as error:  # the file, read in pieces, is broken: so for every target
                     outcome.failures.append(_failure(source, error))
                     return outcome
@@ -276,13 +276,13 @@ def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms
 
 
 def _write_banded(still: Still, target: Target, options: ApplyOptions, load_ms: float,
-                  global_range: tuple[float, float] | None) -> MapResult | None:
+                  global_range: tuple[float, float] | None, last: bool = False) -> MapResult | None:
     """``target`` written a band at a time (:func:`~convcli.pipeline.bands.write_in_bands`); None when
     its path must see the whole image."""
     samples = still.samples
     make_folder(target.output.parent)
     try:
-        written = write_in_bands(samples, target, options, global_range, compress=not still.uncompressed)
+        written = write_in_bands(samples, target, options, global_range, compress=not still.uncompressed, last=last)
     except TileDependent:
         return None
     return _map_result(
