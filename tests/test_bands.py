@@ -242,3 +242,20 @@ def test_a_tiff_is_written_compressed_like_its_input(tmp_path, written, expected
     assert not outcome.failures
     with tifffile.TiffFile(target.output) as tif:
         assert int(tif.pages[0].compression) == expected
+
+
+def test_the_run_s_global_range_is_found_in_bands_alike(tmp_path, monkeypatch):
+    """``map`` global: the first pass over bands finds the range the whole images give."""
+    sources = []
+    for index in range(2):
+        source = tmp_path / f"in{index}.png"
+        write_input(source, "rgb8")
+        sources.append(source)
+    entry = ENTRIES["4x5-even"]
+    targets = [Target(s, (entry,), tmp_path / f"{s.stem}.png", ("global",)) for s in sources]
+    options = ApplyOptions(map="global")
+    banded = process.find_global_range(targets, options)
+    with monkeypatch.context() as patch:
+        patch.setattr(process, "_load_still", lambda *args: (None, 0.0))
+        whole = process.find_global_range(targets, options)
+    assert banded == whole and banded[0] < banded[1]

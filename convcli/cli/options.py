@@ -69,8 +69,9 @@ Gray = Annotated[bool, typer.Option("--gray", help="Convert to luminance first (
 Map = Annotated[MapPolicy, typer.Option(
     "--map", "-m", rich_help_panel=OUTPUT,
     help="Float results to pixels: clip to [0, 1]; abs |v|; offset v + 0.5 (0 is mid-grey); minmax "
-         "stretches each map; global stretches one range shared by the run; raw keeps floats "
-         "(.npy, .npz, .tif). auto: the kernel's preference, else abs for zero-sum kernels, else clip.")]
+         "stretches each map; global stretches one range shared by the run (both filter each image twice: "
+         "a first pass finds the range); raw keeps floats (.npy, .npz, .tif). auto: the kernel's "
+         "preference, else abs for zero-sum kernels, else clip.")]
 Name = Annotated[str, typer.Option(
     "--name", metavar="TEMPLATE", rich_help_panel=OUTPUT,
     help="Output file names inside the -o folder, from {stem} (input name), {kernel}, {ext} (the "

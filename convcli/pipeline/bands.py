@@ -216,6 +216,8 @@ def value_ranges(samples: Samples, target: Target, options: ApplyOptions, *, onl
             if span is not None:
                 old = found[index] or span
                 found[index] = (min(old[0], span[0]), max(old[1], span[1]))
+    if only == "global":  # the run's range takes only the maps that have finite values
+        return [found[i] if want else None for i, want in enumerate(wanted)]
     return [(found[i] or (0.0, 0.0)) if want else None for i, want in enumerate(wanted)]
 
 

@@ -21,7 +21,7 @@ from convcli.imageio.reading import Frames, Still, display_name, load_frames, lo
 from convcli.imageio.samples import mark_nodata
 from convcli.imageio.writing import output_format, save_frames, save_image, save_stack
 from convcli.kernels.composite import apply_side_by_side
-from convcli.pipeline.bands import target_reach, write_in_bands
+from convcli.pipeline.bands import target_reach, value_ranges, write_in_bands
 from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
@@ -71,25 +71,47 @@ def by_source(targets: list[Target]) -> dict[Path, list[Target]]:
 
 def find_global_range(targets: list[Target], options: ApplyOptions) -> tuple[float, float]:
     """First pass of ``map`` global: the min..max over every map of the run (failures are left to the
-    second pass to report)."""
+    second pass to report); a band of rows at a time where a target allows it."""
     low, high = np.inf, -np.inf
     for source, group in by_source(targets).items():
+        wanted = [target for target in group if "global" in target.maps]
         try:
-            frames, _ = _load(source, group[0].data, options)
+            still, _ = _load_still(source, wanted, options)
+            frames = None if still is not None else _load(source, group[0].data, options)[0]
         except ConvcliError:
             continue
-        for target in group:
-            for entry, policy in zip(target.entries, target.maps):
-                if policy != "global":
-                    continue
-                for picture in frames.pictures:
-                    try:
-                        color = entry.apply(picture.color, picture.alpha, Convolver(options.settings)).color
-                    except ConvcliError:
-                        continue
-                    lo, hi = value_range(color)
-                    low, high = min(low, lo), max(high, hi)
+        for target in wanted:
+            spans = None
+            if still is not None and target_reach(target, options) is not None:
+                try:
+                    spans = value_ranges(still.samples, target, options, only="global")
+                except (ConvcliError, TileDependent):
+                    spans = None
+            if spans is None:
+                try:
+                    frames = frames or _load(source, group[0].data, options, still)[0]
+                except ConvcliError:
+                    break
+                spans = _whole_ranges(frames, target, options)
+            for span in filter(None, spans):
+                low, high = min(low, span[0]), max(high, span[1])
     return (float(low), float(high)) if low <= high else (0.0, 0.0)
+
+
+def _whole_ranges(frames: Frames, target: Target, options: ApplyOptions) -> list[tuple[float, float]]:
+    """The finite range of each of ``target``'s maps mapped ``global``, over every frame, filtered whole."""
+    spans = []
+    for entry, policy in zip(target.entries, target.maps):
+        if policy != "global":
+            continue
+        for picture in frames.pictures:
+            try:
+                color = entry.apply(picture.color, picture.alpha, Convolver(options.settings)).color
+            except ConvcliError:
+                continue
+            if np.isfinite(color).any():
+                spans.append(value_range(color))
+    return spans
 
 
 def write_montage(path: Path, rows: list, result: RunResult) -> None:
