@@ -200,11 +200,28 @@ def test_dask_executor_writes_the_same_bytes(workdir):
     assert {i["status"] for i in json.loads(Path("m.json").read_text())["inputs"]} == {"written", "failed"}
 
 
+def test_one_large_tiff_is_split_into_bands_across_a_dask_cluster(workdir, monkeypatch):
+    """``--executor dask`` with no scheduler starts a cluster on this machine; a TIFF read in pieces is
+    filtered band by band across its workers, and gives the bytes of the local run, minmax too."""
+    pytest.importorskip("distributed")
+    import tifffile
+
+    pixels = np.random.default_rng(4).integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    tifffile.imwrite("big.tif", pixels, photometric="rgb", rowsperstrip=16, compression="zlib")
+    monkeypatch.setenv("CONVCLI_BAND_ROWS", "16")  # 19 bands; the cluster's workers inherit it
+    args = ["apply", "big.tif", "-k", "emboss", "-k", "blur", "--map", "minmax", "-q"]
+    assert subprocess.run([sys.executable, "-m", "convcli", *args, "-o", "local"], timeout=120).returncode == 0
+    done = subprocess.run([sys.executable, "-m", "convcli", *args, "-o", "dask", "--executor", "dask", "-j", "2",
+                           "--report-json", "r.json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for name in ("big_emboss.tif", "big_blur.tif"):
+        assert (Path("local") / name).read_bytes() == (Path("dask") / name).read_bytes()
+    notes = [output["note"] for output in json.loads(Path("r.json").read_text())["outputs"]]
+    assert notes and all("split into 19 bands across the Dask cluster" in note for note in notes)
+
+
 def test_executor_errors(workdir):
     Image.fromarray(picture(1)).save("a.png")
-    result = invoke("apply", "a.png", "-k", "blur", "-o", "o.png", "--executor", "dask")
-    assert result.exit_code == 2
-    assert result.stderr == "Error: --executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)\n"
     result = invoke("apply", "a.png", "-k", "blur", "-o", "o.png", "--scheduler", "tcp://x:1")
     assert result.stderr == "Error: --scheduler goes with --executor dask\n"
     result = invoke("apply", "a.png", "-k", "blur", "-o", "o.png", "--workers", "0")

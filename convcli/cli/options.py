@@ -118,10 +118,12 @@ Workers = Annotated[int | None, typer.Option(
 ExecutorOption = Annotated[Executor, typer.Option(
     "--executor", rich_help_panel=BATCH,
     help="local (this machine) or dask (a Dask cluster: pip install 'convcli[dask]'; inputs and outputs "
-         "must be on a path every worker sees).")]
+         "must be on a path every worker sees). A large TIFF is split into bands of rows across the "
+         "cluster's workers.")]
 Scheduler = Annotated[str | None, typer.Option(
     "--scheduler", metavar="ADDRESS", rich_help_panel=BATCH, show_default=False,
-    help="The Dask scheduler's address, e.g. tcp://10.0.0.5:8786.")]
+    help="The Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (default with --executor dask: a "
+         "cluster of -j worker processes on this machine).")]
 SkipExisting = Annotated[bool, typer.Option(
     "--skip-existing", rich_help_panel=BATCH, help="Leave outputs that exist alone: resumes a stopped run.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", "-n", rich_help_panel=BATCH,

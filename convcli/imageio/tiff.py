@@ -193,7 +193,7 @@ class PageRows:
     KEEP = 8  # decoded strips (or rows of tiles) kept
 
     def __init__(self, path: Path, page, byteorder: str, name: str):
-        self.name = name
+        self.name, self._path = name, path
         height, width, channels = page.imagelength, page.imagewidth, page.samplesperpixel
         self.shape = (height, width) if channels == 1 else (height, width, channels)
         self.dtype = np.dtype(page.dtype).newbyteorder("=")
@@ -209,6 +209,9 @@ class PageRows:
         self._tile_width = page.tilewidth
         self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __reduce__(self):  # sent to another process (a Dask worker), it opens the file there
+        return _reopen, (self._path, self.name)
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         try:
@@ -254,6 +257,13 @@ class PageRows:
             while len(self._kept) > self.KEEP:
                 self._kept.popitem(last=False)
         return segment
+
+
+def _reopen(path: Path, name: str) -> PageRows:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return PageRows(path, tif.pages[0], tif.byteorder, name)
 
 
 def write_strips(handle: BinaryIO, shape: tuple[int, ...], dtype: np.dtype, strips: Iterator[bytes], *,

@@ -21,6 +21,8 @@ bands (:func:`value_ranges`), then the second writes.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -47,8 +49,10 @@ from convcli.pixels.render import render
 #: core's share of the cache. Measured on 100 MP gray and 12 MP RGB: 2 MB bands ran fastest.
 BAND_BYTES = 1 << 21
 
-#: Output rows per band are a multiple of this (a TIFF strip is one band).
+#: Output rows per band are a multiple of this (a TIFF strip is one local band).
 ROW_STEP = 8
+
+BAND_ROWS_VARIABLE = "CONVCLI_BAND_ROWS"
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,10 @@ def cut(reach: Reach, input_rows: int, output_rows: int, band_rows: int) -> list
 
 def band_height(samples: Samples, reach: Reach, budget: int = BAND_BYTES) -> int:
     """Output rows per band: about ``budget`` float bytes of input, a multiple of :data:`ROW_STEP`, and
-    no fewer than the halo (which would make the halo most of the work)."""
+    no fewer than the halo (which would make the halo most of the work); ``$CONVCLI_BAND_ROWS`` when set
+    (for tuning, and for tests of many bands)."""
+    if os.environ.get(BAND_ROWS_VARIABLE, "").isdigit() and int(os.environ[BAND_ROWS_VARIABLE]) > 0:
+        return int(os.environ[BAND_ROWS_VARIABLE])
     row_bytes = samples.width * (samples.channels + samples.alpha) * 4
     radius = sum(reach.radii)
     rows = max(budget // max(1, row_bytes) // reach.stride, 2 * radius // reach.stride, ROW_STEP)
@@ -191,6 +198,53 @@ def in_order(job: Callable[[Band], object], bands: list[Band], workers: int) -> 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: A band sent to another Dask worker is this many times larger: a task costs milliseconds to hand out.
+CLUSTER_BANDS = 8
+
+
+def _budget(samples: Samples) -> int:
+    """Float bytes per band: larger where the bands go across a Dask cluster."""
+    return BAND_BYTES * CLUSTER_BANDS if samples.streamed and in_worker() else BAND_BYTES
+
+
+def in_worker() -> bool:
+    """Whether this runs as a task on a Dask worker (``--executor dask``)."""
+    if "distributed" not in sys.modules:
+        return False
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def on_cluster(job: Callable[[Band], object], bands: list[Band]) -> Iterator:
+    """``job`` of each band, in order, the first on this thread and the others as tasks on the Dask cluster
+    this runs on (its reads must be possible there: a TIFF read in pieces opens the file on each worker), a
+    few per worker thread ahead of the one consumed. The task waiting for them leaves its worker's pool
+    meanwhile (``worker_client``)."""
+    from distributed import worker_client
+
+    yield job(bands[0])
+    if len(bands) == 1:
+        return
+    with worker_client() as client:
+        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+        rest = iter(bands[1:])
+        pending = deque(client.submit(job, band, pure=False) for _, band in zip(range(2 * max(1, threads)), rest))
+        try:
+            while pending:
+                done = pending.popleft().result()
+                following = next(rest, None)
+                if following is not None:
+                    pending.append(client.submit(job, following, pure=False))
+                yield done
+        finally:
+            client.cancel(list(pending))
+
+
 def _finite_range(values: np.ndarray) -> tuple[float, float] | None:
     finite = values[np.isfinite(values)]
     return (float(finite.min()), float(finite.max())) if finite.size else None
@@ -203,7 +257,7 @@ def value_ranges(samples: Samples, target: Target, options: ApplyOptions, *, onl
     reach = target_reach(target, options)
     wanted = [policy == only for policy in target.maps]
     found: list[tuple[float, float] | None] = [None] * len(wanted)
-    bands = cut(reach, samples.height, reach.output_rows(samples.height), band_height(samples, reach))
+    bands = cut(reach, samples.height, reach.output_rows(samples.height), band_height(samples, reach, _budget(samples)))
     if not bands:
         raise TileDependent("no output")
 
@@ -211,7 +265,8 @@ def value_ranges(samples: Samples, target: Target, options: ApplyOptions, *, onl
         filtered = filter_band(samples, target, options, band)
         return [_finite_range(color) if want else None for want, (color, _) in zip(wanted, filtered.maps)]
 
-    for spans in in_order(job, bands, default_workers()):
+    split = samples.streamed and len(bands) > 1 and in_worker()
+    for spans in on_cluster(job, bands) if split else in_order(job, bands, default_workers()):
         for index, span in enumerate(spans):
             if span is not None:
                 old = found[index] or span
@@ -246,7 +301,7 @@ class _Done:
 
     color: np.ndarray | None
     alpha: np.ndarray | None
-    strip: bytes | None
+    strips: list[bytes]
     filtered: BandMaps
     low: int
     high: int
@@ -254,6 +309,7 @@ class _Done:
     missing: int
     map_ms: float
     save_ms: float
+    width: int  # of the map
 
 
 def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
@@ -282,7 +338,9 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
     streamed = fmt == "TIFF"
     # 8- and 16-bit samples are never NaN: only float images, or a nodata value, make missing outputs.
     may_miss = options.settings.nodata is not None or samples.bit_depth == 32
-    band_rows = band_height(samples, reach)
+    strip_rows = band_height(samples, reach)  # the TIFF's strips: the same however the bands run
+    band_rows = band_height(samples, reach, _budget(samples))
+    band_rows = -(-band_rows // strip_rows) * strip_rows
     bands = cut(reach, samples.height, reach.output_rows(samples.height), band_rows)
     if not bands:  # no output at all: the whole image's path says why
         raise TileDependent("no output")
@@ -306,17 +364,26 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
             color_samples = quantise(mapped.values, depth, in_place=True)
             alpha_samples = None if alpha is None else quantise(alpha, depth)
         mapped_at = time.perf_counter()
-        strip = None
+        strips = []
         if streamed:
             planes = color_samples if alpha_samples is None else np.dstack([color_samples, alpha_samples])
-            strip, color_samples, alpha_samples = tiff.encode_strip(planes, compress), planes[:0], None
-        return _Done(color_samples, alpha_samples, strip, filtered, mapped.clipped_low, mapped.clipped_high,
+            strips = [tiff.encode_strip(planes[row:row + strip_rows], compress)
+                      for row in range(0, len(planes), strip_rows)]
+            color_samples, alpha_samples = planes[:0], None
+        width = color.shape[1]
+        filtered.maps, filtered.base = [], None  # done with: not sent back from a Dask worker
+        return _Done(color_samples, alpha_samples, strips, filtered, mapped.clipped_low, mapped.clipped_high,
                      mapped.values.size, missing, (mapped_at - started) * 1e3,
-                     (time.perf_counter() - mapped_at) * 1e3)
+                     (time.perf_counter() - mapped_at) * 1e3, width)
 
-    done = in_order(job, bands, default_workers())
+    # On a Dask worker, a TIFF read in pieces is split across the cluster (each band opens the file).
+    split = samples.streamed and len(bands) > 1 and in_worker()
+    done = on_cluster(job, bands) if split else in_order(job, bands, default_workers())
     first = next(done)
-    written = Written(output_size=(0, 0), note=first.filtered.note, convolver=first.filtered.convolver)
+    note = first.filtered.note
+    if split:
+        note = "; ".join(filter(None, [note, f"split into {len(bands)} bands across the Dask cluster"]))
+    written = Written(output_size=(0, 0), note=note, convolver=first.filtered.convolver)
 
     def count(result: _Done) -> _Done:
         written.low += result.low
@@ -333,7 +400,7 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
         return result
 
     rows = reach.output_rows(samples.height)
-    width = first.filtered.maps[0][0].shape[1]
+    width = first.width
     written.output_size = (rows, width)
     icc = None if options.pixels_drawn or (options.gray and samples.channels > 1) else samples.icc_profile
     dpi = None
@@ -341,9 +408,9 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
         dpi = (samples.dpi[0] * width / samples.width, samples.dpi[1] * rows / samples.height)
     if streamed:
         shape = (rows, width, *first.color.shape[2:])
-        strips = (count(result).strip for result in chain([first], done))
+        strips = (strip for result in chain([first], done) for strip in count(result).strips)
         atomic_write(target.output, lambda handle: tiff.write_strips(
-            handle, shape, first.color.dtype, strips, rows_per_strip=band_rows, icc_profile=icc, dpi=dpi,
+            handle, shape, first.color.dtype, strips, rows_per_strip=strip_rows, icc_profile=icc, dpi=dpi,
             compress=compress, path=target.output))
         return written
     out_color = np.empty((rows, width, *first.color.shape[2:]), first.color.dtype)

@@ -38,8 +38,6 @@ class BatchOptions:
             raise ParameterError(f"`workers` must be an integer >= 1; got {self.workers!r}")
         if self.executor not in EXECUTORS:
             raise ParameterError(f"`executor` must be one of {', '.join(EXECUTORS)}; got {self.executor!r}")
-        if self.executor == "dask" and not self.scheduler:
-            raise ParameterError("`executor` dask needs `scheduler` ADDRESS (e.g. tcp://10.0.0.5:8786)")
         if self.scheduler and self.executor != "dask":
             raise ParameterError("`scheduler` goes with `executor` dask")
         if self.montage is not None:

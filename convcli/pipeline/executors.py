@@ -227,8 +227,10 @@ class DaskCluster:
     #: After Ctrl-C, how long to wait for the inputs running on workers to finish.
     FINISH_SECONDS = 60
 
-    def __init__(self, scheduler: str):
-        self.scheduler = scheduler
+    def __init__(self, scheduler: str | None, workers: int = 1):
+        self.scheduler = scheduler  # None: a LocalCluster of ``workers`` processes, started for the run
+        self.workers = workers
+        self.cluster = None
         self.client = None
         self.futures: list = []
         self.stop_event = f"convcli-stop-{uuid.uuid4().hex}"  # set on Ctrl-C: tasks not started then skip
@@ -247,6 +249,12 @@ class DaskCluster:
         # The client's own log of a lost scheduler is tracebacks; convcli says what happened in one line.
         for name in [name for name in logging.root.manager.loggerDict if name.startswith("distributed")]:
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        if self.scheduler is None:
+            from distributed import LocalCluster
+
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=None)
+            self.scheduler = self.cluster.scheduler_address
         try:
             self.client = Client(self.scheduler, timeout="10s")
         except (OSError, ValueError, TypeError) as error:  # unreachable, or not an address ("missing port")
@@ -299,12 +307,16 @@ class DaskCluster:
                     client.close(timeout=5)
             except (OSError, RuntimeError, TimeoutError, KeyboardInterrupt):  # the scheduler or the loop is gone
                 pass
+        if self.cluster is not None:
+            cluster, self.cluster = self.cluster, None
+            with contextlib.suppress(Exception), _ctrl_c_held():
+                cluster.close(timeout=10)
 
 
 def make_executor(executor: str, *, workers: int, scheduler: str | None, jobs: int) -> Executor:
     """The executor named ``executor`` (see ``choices.EXECUTORS``) for ``jobs`` jobs."""
     if executor == "dask":
-        return DaskCluster(scheduler)
+        return DaskCluster(scheduler, workers)
     if workers > 1 and jobs > 1:
         return LocalPool(workers)
     return Serial()
