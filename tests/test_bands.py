@@ -259,3 +259,42 @@ def test_the_run_s_global_range_is_found_in_bands_alike(tmp_path, monkeypatch):
         patch.setattr(process, "_load_still", lambda *args: (None, 0.0))
         whole = process.find_global_range(targets, options)
     assert banded == whole and banded[0] < banded[1]
+
+
+def test_a_tiff_read_in_pieces_may_pass_the_pixel_limit_only_into_a_tiff(tmp_path):
+    """``max_pixels`` holds for every file decoded whole; a TIFF read in pieces and written in pieces (a
+    .tif output) may pass it, since its memory is that of a few bands."""
+    pixels = RNG.integers(0, 256, (64, 50), dtype=np.uint8)
+    striped, whole = tmp_path / "striped.tif", tmp_path / "onestrip.tif"
+    tifffile.imwrite(striped, pixels, rowsperstrip=8, compression="zlib")
+    tall = RNG.integers(0, 256, (1100, 3), dtype=np.uint8)
+    tifffile.imwrite(whole, tall, compression="zlib", rowsperstrip=1100)  # one strip of 1100 rows: decoded whole
+    options = ApplyOptions(max_pixels=1000)
+
+    def run(source: Path, output: str) -> process.SourceResult:
+        target = Target(source, (ENTRIES["3x3"],), tmp_path / output, ("clip",))
+        return process.process_source(source, [target], options)
+
+    assert not run(striped, "a.tif").failures
+    refused = run(striped, "b.png").failures
+    assert [f.message for f in refused] == [
+        f"{striped}: refused: 50x64 is 3200 pixels, over the `max_pixels` limit of 1000 pixels (a decompression "
+        "bomb?); filtered in pieces to a .tif it may be larger, or raise `max_pixels`"]
+    refused = run(whole, "c.tif").failures
+    assert [f.message for f in refused] == [
+        f"{whole}: refused: 3x1100 is 3300 pixels, over the `max_pixels` limit of 1000 pixels (a decompression "
+        "bomb?); raise `max_pixels` if the file is trusted"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "onestrip.tif", "striped.tif"]
+
+
+@pytest.mark.parametrize("layout", [dict(bigtiff=True, rowsperstrip=5), dict(byteorder=">", tile=(16, 32)),
+                                    dict(predictor=True, compression="zlib", rowsperstrip=9)])
+def test_tiffs_of_every_layout_are_read_in_pieces_alike(tmp_path, monkeypatch, layout):
+    source = tmp_path / "in.tif"
+    tifffile.imwrite(source, RNG.integers(0, 65536, (61, 45, 3), dtype=np.uint16), photometric="rgb", **layout)
+    from convcli.imageio.reading import load_still
+
+    assert load_still(source).samples.streamed
+    whole, banded, _ = run_both(tmp_path, source, ENTRIES["31x3-tall"], ApplyOptions(map="raw"), ".tif",
+                                monkeypatch, "raw")
+    assert_same(whole, banded)
