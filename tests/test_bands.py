@@ -298,3 +298,50 @@ def test_tiffs_of_every_layout_are_read_in_pieces_alike(tmp_path, monkeypatch, l
     whole, banded, _ = run_both(tmp_path, source, ENTRIES["31x3-tall"], ApplyOptions(map="raw"), ".tif",
                                 monkeypatch, "raw")
     assert_same(whole, banded)
+
+
+def test_maps_written_as_arrays_keep_their_floats_in_bands(tmp_path, monkeypatch):
+    """``.npy`` and ``.npz`` hold float maps whatever the map policy (found by review: bands had
+    quantised them to 0..255)."""
+    source = tmp_path / "in.png"
+    write_input(source, "rgb8")
+    for suffix in (".npy", ".tif"):
+        whole, banded, _ = run_both(tmp_path, source, ENTRIES["3x3"], ApplyOptions(), suffix, monkeypatch, "clip")
+        assert_same(whole, banded)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png"])
+def test_sixteen_bit_alpha_is_quantised_alike(tmp_path, monkeypatch, suffix):
+    """The alpha map is float64: the writers quantise colour and alpha together in float64, so must bands."""
+    source = tmp_path / "in.tif"
+    pixels = RNG.integers(0, 65536, (61, 47, 4), dtype=np.uint16)
+    pixels[10:30, 5:20, 3] = 0
+    tifffile.imwrite(source, pixels, photometric="rgb", extrasamples=["unassalpha"], rowsperstrip=8)
+    for name in ("3x3", "31x3-tall"):
+        whole, banded, _ = run_both(tmp_path, source, ENTRIES[name], ApplyOptions(), suffix, monkeypatch, "clip")
+        assert_same(whole, banded)
+
+
+@pytest.mark.parametrize("padding", [1, "valid", 2, "same"])
+@pytest.mark.parametrize("height", [20, 21])
+def test_a_bank_of_kernels_of_different_heights_at_a_stride(tmp_path, monkeypatch, padding, height):
+    source = tmp_path / "in.png"
+    write_input(source, "gray8", (height, 24))
+    bank = Bank("mixed", (kernel("p", (3, 3), 1), kernel("q", (5, 3), 2)), combine="max")
+    options = ApplyOptions(settings=Settings(stride=2, padding=padding), map="raw")
+    whole, banded, _ = run_both(tmp_path, source, bank, options, ".npy", monkeypatch, "raw")
+    assert_same(whole, banded)
+
+
+def test_a_separable_plan_is_filtered_whole(tmp_path, monkeypatch):
+    """The separable path's Toeplitz products round by their shape (found by review: 1 sample of a
+    1200 x 900 image differed by one ulp): such a target is filtered whole, never in bands."""
+    from convcli.engine.plan import TileDependent
+
+    source = tmp_path / "in.png"
+    write_input(source, "rgb8")
+    from convcli.imageio.reading import load_still
+
+    target = Target(source, (ENTRIES["separable-25x21"],), tmp_path / "o.npy", ("raw",))
+    with pytest.raises(TileDependent):
+        bands.write_in_bands(load_still(source).samples, target, ApplyOptions(map="raw"))

@@ -29,9 +29,9 @@ DIRECT_MARGIN_MS = 1.0
 
 #: The paths whose every output is summed in an order its tile does not change, so that a band of
 #: rows gives bit for bit what the whole image gives. The FFT path rounds relative to each tile's
-#: transform, and BLAS (the GEMM path) by the shape of each product: a band cannot reproduce those
-#: (:class:`TileDependent`).
-BAND_EXACT_PATHS = ("direct", "separable")
+#: transform, and BLAS (the GEMM path, and the separable path's Toeplitz products) by the shape of each
+#: product: a band cannot reproduce those (:class:`TileDependent`).
+BAND_EXACT_PATHS = ("direct",)
 
 #: Output bytes per row strip of the direct path (the separable and GEMM paths take 2x and 8x this):
 #: measured fastest on 12 MP images; smaller strips pay more per-call overhead, larger ones miss the cache.

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from convcli.errors import InputError, OutputError
+from convcli.errors import ConvcliError, InputError, OutputError
 
 _ORIENTATION, _X_RESOLUTION, _Y_RESOLUTION, _RESOLUTION_UNIT, _ICC = 274, 282, 283, 296, 34675
 _MINISWHITE, _RGB, _PALETTE, _YCBCR = 0, 2, 3, 6
@@ -190,7 +190,7 @@ class PageRows:
     """A TIFF page's samples (``H x W`` or ``H x W x S``), read from the file a band of rows at a time:
     the strips or tiles a band touches are read and decoded; a few are kept for the next band's halo."""
 
-    KEEP = 8  # decoded strips (or rows of tiles) kept
+    KEEP_BYTES = 1 << 25  # decoded strips (or rows of tiles) kept, at most (two at least)
 
     def __init__(self, path: Path, page, byteorder: str, name: str):
         self.name, self._path = name, path
@@ -254,7 +254,7 @@ class PageRows:
         segment = np.ascontiguousarray(segment, dtype=self.dtype)
         with self._lock:
             self._kept[index] = segment
-            while len(self._kept) > self.KEEP:
+            while len(self._kept) > 2 and sum(kept.nbytes for kept in self._kept.values()) > self.KEEP_BYTES:
                 self._kept.popitem(last=False)
         return segment
 
@@ -281,8 +281,9 @@ def write_strips(handle: BinaryIO, shape: tuple[int, ...], dtype: np.dtype, stri
                 strips, shape=shape, dtype=dtype, photometric="rgb" if channels >= 3 else "minisblack",
                 planarconfig="contig", extrasamples=["unassalpha"] if channels in (2, 4) else None,
                 compression="zlib" if compress else None, rowsperstrip=rows_per_strip, iccprofile=icc_profile,
-                resolution=dpi,
-                resolutionunit="inch" if dpi else None, metadata=None, software=False)
+                resolution=dpi, resolutionunit="inch" if dpi else None, metadata=None, software=False)
+    except ConvcliError:  # filtering a band failed while its strip was awaited: not the writing
+        raise
     except (ValueError, TypeError, OSError) as error:
         raise OutputError(f"{path}: cannot write TIFF ({error})") from None
 

@@ -100,6 +100,8 @@ class Entry(ABC):
         stages = [member.row_stages(settings) for member in self.flat()]
         if any(stage is None for stage in stages) or len({len(stage) for stage in stages}) != 1:
             return None
+        if len(set(stages)) > 1 and settings.padding != "same":  # the members' maps would be cut unlike
+            return None
         return tuple(max(column) for column in zip(*stages))
 
     @abstractmethod

@@ -11,8 +11,8 @@ Bit for bit the whole image's result: each engine call takes the path the whole 
 (``whole_shape`` of :func:`~convcli.engine.plan.plan`), and those paths sum every output in an order
 its tile does not change. Near a cut the engine sees the band's own edge and fills it by the boundary
 mode; the halo is wide enough that no kept output reads such a row (only the image's own edges do,
-which the band holds). An FFT plan rounds by tile: such a target raises
-:class:`~convcli.engine.plan.TileDependent` from its first band, and is filtered whole. So is
+which the band holds). FFT plans round by tile and BLAS products (GEMM, and the separable path's) by
+their shape: such a target raises :class:`~convcli.engine.plan.TileDependent`, and is filtered whole. So is
 ``wrap``, whose edge reads the far side of the image.
 
 ``minmax`` maps need a map's range before its first pixel is written: they cost a first pass over the
@@ -35,10 +35,10 @@ from convcli.engine.geometry import plan_axis, reach_radius
 from convcli.engine.missing import find_missing
 from convcli.engine.plan import TileDependent
 from convcli.engine.settings import Settings
-from convcli.engine.threads import default_workers
+from convcli.engine.threads import default_workers, share_blas
 from convcli.imageio import tiff
 from convcli.imageio.samples import Samples
-from convcli.imageio.writing import output_format, quantise, sample_depth
+from convcli.imageio.writing import ARRAY_FORMATS, output_format, quantise, sample_depth
 from convcli.kernels.composite import apply_side_by_side
 from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
@@ -184,7 +184,7 @@ def in_order(job: Callable[[Band], object], bands: list[Band], workers: int) -> 
     if workers == 1:
         yield from map(job, bands[1:])
         return
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="convcli-band")
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="convcli-band", initializer=share_blas, initargs=(1,))
     try:
         rest = iter(bands[1:])
         pending = deque(pool.submit(job, band) for _, band in zip(range(2 * workers), rest))
@@ -319,8 +319,9 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
 
     ``compress``: a TIFF is deflate compressed (not when its input TIFF was not). ``last``: no other
     output needs the samples, which are let go before the file is encoded.
-    Raises :class:`~convcli.engine.plan.TileDependent` before anything is written when the whole image's
-    path cannot be reproduced by bands.
+    Raises :class:`~convcli.engine.plan.TileDependent` when the whole image's path cannot be reproduced
+    by bands: from the first band, or, for the masks of missing values, from the first band that holds
+    one; the temporary file is then removed and the caller filters the image whole.
     """
     from itertools import chain
 
@@ -333,6 +334,7 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
         global_range if policy == "global" else None
     fmt = output_format(target.output, target.format or None)
     raw = policy == "raw"
+    floats = raw or fmt in ARRAY_FORMATS
     input_depth = 8 if options.pixels_drawn else samples.bit_depth
     depth = sample_depth(fmt, input_depth)
     streamed = fmt == "TIFF"
@@ -357,11 +359,15 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
                 color = np.where(found, np.float32(np.nan), color)
         mapped = render(color, "global" if span is not None else policy, global_range=span,
                         colormap=options.colormap, base=filtered.base if options.overlay else None)
-        if raw:
+        if floats:  # raw maps, and every map in .npy and .npz, are written as float32
             color_samples = np.asarray(mapped.values, dtype=np.float32)
             alpha_samples = None if alpha is None else np.asarray(alpha, dtype=np.float32)
         else:
-            color_samples = quantise(mapped.values, depth, in_place=True)
+            values = mapped.values
+            if alpha is not None:  # quantised together with its alpha, as the writers do (a float64 alpha
+                common = np.result_type(values, alpha)  # makes the colour float64 there)
+                values, alpha = values.astype(common, copy=False), alpha.astype(common, copy=False)
+            color_samples = quantise(values, depth, in_place=True)
             alpha_samples = None if alpha is None else quantise(alpha, depth)
         mapped_at = time.perf_counter()
         strips = []
