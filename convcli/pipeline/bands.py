@@ -186,16 +186,26 @@ def in_order(job: Callable[[Band], object], bands: list[Band], workers: int) -> 
         return
     pool = ThreadPoolExecutor(workers, thread_name_prefix="convcli-band", initializer=share_blas, initargs=(1,))
     try:
-        rest = iter(bands[1:])
-        pending = deque(pool.submit(job, band) for _, band in zip(range(2 * workers), rest))
+        yield from _ahead(lambda band: pool.submit(job, band), bands[1:], 2 * workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ahead(submit: Callable, bands: list[Band], window: int) -> Iterator:
+    """The results of ``submit(band)`` (a future) for each band, in order, with ``window`` bands submitted
+    ahead of the one awaited; those still pending are cancelled when the caller stops early."""
+    rest = iter(bands)
+    pending = deque(submit(band) for _, band in zip(range(window), rest))
+    try:
         while pending:
             done = pending.popleft().result()
             following = next(rest, None)
             if following is not None:
-                pending.append(pool.submit(job, following))
+                pending.append(submit(following))
             yield done
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for future in pending:
+            future.cancel()
 
 
 #: A band sent to another Dask worker is this many times larger: a task costs milliseconds to hand out.
@@ -232,17 +242,14 @@ def on_cluster(job: Callable[[Band], object], bands: list[Band]) -> Iterator:
         return
     with worker_client() as client:
         threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
-        rest = iter(bands[1:])
-        pending = deque(client.submit(job, band, pure=False) for _, band in zip(range(2 * max(1, threads)), rest))
-        try:
-            while pending:
-                done = pending.popleft().result()
-                following = next(rest, None)
-                if following is not None:
-                    pending.append(client.submit(job, following, pure=False))
-                yield done
-        finally:
-            client.cancel(list(pending))
+        yield from _ahead(lambda band: client.submit(job, band, pure=False), bands[1:], 2 * max(1, threads))
+
+
+def run_bands(job: Callable[[Band], object], bands: list[Band], samples: Samples) -> tuple[Iterator, bool]:
+    """``job`` of each band, in order: across the Dask cluster when this runs on one and ``samples`` are
+    read in pieces (:func:`on_cluster`), else on this machine's threads (:func:`in_order`); and which."""
+    split = samples.streamed and len(bands) > 1 and in_worker()
+    return (on_cluster(job, bands) if split else in_order(job, bands, default_workers())), split
 
 
 def _finite_range(values: np.ndarray) -> tuple[float, float] | None:
@@ -265,8 +272,7 @@ def value_ranges(samples: Samples, target: Target, options: ApplyOptions, *, onl
         filtered = filter_band(samples, target, options, band)
         return [_finite_range(color) if want else None for want, (color, _) in zip(wanted, filtered.maps)]
 
-    split = samples.streamed and len(bands) > 1 and in_worker()
-    for spans in on_cluster(job, bands) if split else in_order(job, bands, default_workers()):
+    for spans in run_bands(job, bands, samples)[0]:
         for index, span in enumerate(spans):
             if span is not None:
                 old = found[index] or span
@@ -383,8 +389,7 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
                      (time.perf_counter() - mapped_at) * 1e3, width)
 
     # On a Dask worker, a TIFF read in pieces is split across the cluster (each band opens the file).
-    split = samples.streamed and len(bands) > 1 and in_worker()
-    done = on_cluster(job, bands) if split else in_order(job, bands, default_workers())
+    done, split = run_bands(job, bands, samples)
     first = next(done)
     note = first.filtered.note
     if split:
