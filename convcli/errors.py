@@ -80,6 +80,6 @@ class OutputError(ConvcliError):
 
 
 class VerificationError(ConvcliError):
-    """A result differs from the scipy.signal reference by more than the tolerance (``verify``)."""
+    """A result differs from the SciPy reference by more than the tolerance (``verify``)."""
 
     exit_code = 1

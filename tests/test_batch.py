@@ -225,8 +225,7 @@ def test_executor_errors(workdir):
     result = invoke("apply", "a.png", "-k", "blur", "-o", "o.png", "--scheduler", "tcp://x:1")
     assert result.stderr == "Error: --scheduler goes with --executor dask\n"
     result = invoke("apply", "a.png", "-k", "blur", "-o", "o.png", "--workers", "0")
-    assert result.stderr.endswith("Error: Invalid value for '--workers' / '-j': Input should be greater than or "
-                                  "equal to 1\n")
+    assert result.stderr.endswith("Error: Invalid value for '--workers' / '-j': 0 is not in the range x>=1.\n")
 
 
 def test_globs_mirror_below_their_fixed_part(workdir):

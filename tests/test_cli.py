@@ -585,9 +585,9 @@ def test_verify_reports_the_difference():
     result = run("apply", "a.png", "-k", "sharpen", "-k", "1,2;3,4", "--verify", "--flip", "-s", 2, "-d", 2,
                  "-b", "wrap", "-o", "out")
     assert_ok(result)
-    verified = [line for line in err_lines(result) if line.startswith("verified against scipy.signal")]
+    verified = [line for line in err_lines(result) if line.startswith("verified against SciPy")]
     assert len(verified) == 1
-    match = re.fullmatch(r"verified against scipy\.signal: largest difference (\d\.\de[-+]\d\d)", verified[0])
+    match = re.fullmatch(r"verified against SciPy: largest difference (\d\.\de[-+]\d\d)", verified[0])
     assert match and float(match.group(1)) < 1e-5
 
 
@@ -846,10 +846,10 @@ def test_out_of_range_values(workdir, option, message):
 
 
 @pytest.mark.parametrize(("option", "message"), [
-    (["--stride", "0"], "Invalid value for '--stride' / '-s': Input should be greater than or equal to 1"),
-    (["-s", "-3"], "Invalid value for '--stride' / '-s': Input should be greater than or equal to 1"),
-    (["--dilation", "0"], "Invalid value for '--dilation' / '-d': Input should be greater than or equal to 1"),
-    (["--quality", "101"], "Invalid value for '--quality': Input should be less than or equal to 100"),
+    (["--stride", "0"], "Invalid value for '--stride' / '-s': 0 is not in the range x>=1."),
+    (["-s", "-3"], "Invalid value for '--stride' / '-s': -3 is not in the range x>=1."),
+    (["--dilation", "0"], "Invalid value for '--dilation' / '-d': 0 is not in the range x>=1."),
+    (["--quality", "101"], "Invalid value for '--quality': 101 is not in the range 1<=x<=100."),
 ])
 def test_ranges_are_checked_by_the_parser(workdir, option, message):
     save("a.png", noise((H, W)))

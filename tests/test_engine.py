@@ -142,7 +142,7 @@ def test_dtypes_against_scipy(kshape, flip, dtype):
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 @pytest.mark.parametrize("kshape", SHAPES)
 def test_every_combination_against_np_pad_reference(kshape, boundary, padding):
-    """np.pad by the boundary mode, then scipy.signal in valid mode (verify.reference_conv2d)."""
+    """np.pad by the boundary mode, then SciPy in valid mode (reference_conv2d)."""
     x, k = image((10, 13, 2), seed=3), powers_of_two(kshape)
     for stride, dilation, flip, dtype in itertools.product([1, 2, 3], [1, 2, 3], [False, True],
                                                            [np.float32, np.float64]):
@@ -158,9 +158,15 @@ def test_every_combination_against_np_pad_reference(kshape, boundary, padding):
         np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance, err_msg=str(options))
 
 
-def test_np_pad_reference_matches_brute_force():
-    """The reference used above is itself checked against the literal formula."""
-    x = image((4, 5))
+@pytest.mark.parametrize("route", ["ndimage", "signal"])
+@pytest.mark.parametrize("xshape", [(4, 5), (4, 5, 2)])
+def test_np_pad_reference_matches_brute_force(xshape, route, monkeypatch):
+    """The reference used above is itself checked against the literal formula, by both of its routes:
+    ``scipy.ndimage`` for few sums, ``scipy.signal``'s FFT for many."""
+    from convcli.engine import reference
+
+    monkeypatch.setattr(reference, "DIRECT_LIMIT", reference.DIRECT_LIMIT if route == "ndimage" else 0)
+    x = image(xshape)
     for kshape, boundary, padding, stride, dilation, flip in itertools.product(
             [(3, 2), (2, 4)], BOUNDARIES, ["same", "valid", "full", 1], [1, 2], [1, 2], [False, True]):
         options = dict(stride=stride, padding=padding, boundary=boundary, cval=0.5, dilation=dilation, flip=flip)

@@ -236,8 +236,7 @@ def test_explain_errors():
     assert lines(result.stderr) == ["Error: padding 'valid' leaves no output at layer 1: the 9x9 kernel '9x9' "
                                     "(dilation 1) does not fit its 4x4 input"]
     result = run("explain", "-k", "3x3", "--out-channels", "0")
-    assert lines(result.stderr)[-1] == ("Error: Invalid value for '--out-channels': Input should be greater than "
-                                        "or equal to 1")
+    assert lines(result.stderr)[-1] == "Error: Invalid value for '--out-channels': 0 is not in the range x>=1."
 
 
 def test_explain_help():

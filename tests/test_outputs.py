@@ -218,8 +218,8 @@ def test_quality_changes_jpeg_size():
     invoke("apply", "a.png", "-k", "sharpen", "-o", "high.jpg", "--quality", "100")
     assert Path("low.jpg").stat().st_size < Path("high.jpg").stat().st_size
     result = invoke("apply", "a.png", "-k", "sharpen", "-o", "x.jpg", "--quality", "0")
-    assert result.exit_code == 2 and result.stderr.endswith("Error: Invalid value for '--quality': Input should "
-                                                            "be greater than or equal to 1\n")
+    assert result.exit_code == 2 and result.stderr.endswith("Error: Invalid value for '--quality': 0 is not in "
+                                                            "the range 1<=x<=100.\n")
 
 
 def test_quiet_prints_only_errors():

@@ -17,6 +17,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from convcli import __version__
+from convcli.cli import coercion
 from convcli.errors import ConvcliError, spell_parameters
 
 err_console = Console(stderr=True)
@@ -39,6 +40,7 @@ def _show_metavar(original):
 
 for _kind in (typer.core.TyperOption, typer.core.TyperArgument):
     _kind.display_type_rich = _show_metavar(_kind.display_type_rich)
+coercion.install()
 
 
 @functools.cache

@@ -86,8 +86,9 @@ FrameOption = Annotated[str | None, typer.Option(
     help="Frames or pages to filter, in this order, from 0 (-1 the last): 2, 1-3, 0,4,8-, -1, all "
          "(default: every frame).")]
 Verify = Annotated[bool, typer.Option(
-    "--verify", help="Recompute every result with scipy.signal and report the largest difference; "
-                     "an error above tolerance.")]
+    "--verify", help="Recompute every result independently with SciPy (np.pad, then scipy.ndimage, or "
+                     "scipy.signal's FFT for large work) and report the largest difference; an error above "
+                     "tolerance.")]
 ReportJson = Annotated[Path | None, typer.Option(
     "--report-json", dir_okay=False, metavar="FILE", show_default=False, rich_help_panel=OUTPUT,
     help="Also write the report as JSON to this file (layout: convcli/pipeline/report_schema.json).")]

@@ -87,7 +87,7 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
                 console.print(Text(f"{kernel}: {reason}", style="dim"), soft_wrap=True)
         diffs = [m.max_diff for m in result.maps if m.max_diff is not None]
         if diffs:
-            console.print(Text(f"verified against scipy.signal: largest difference {max(diffs):.1e}",
+            console.print(Text(f"verified against SciPy: largest difference {max(diffs):.1e}",
                                style="green"), soft_wrap=True)
     notes = dict.fromkeys(m.note for m in result.maps if m.note)
     for note in notes:

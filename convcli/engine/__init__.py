@@ -7,7 +7,7 @@ and how tiles read the input (:mod:`~convcli.engine.geometry`), the choice of pa
 (:mod:`~convcli.engine.direct`, :mod:`~convcli.engine.separable`, :mod:`~convcli.engine.fft`,
 :mod:`~convcli.engine.gemm`) on the threads of :mod:`~convcli.engine.threads`, alpha-weighted
 filtering (:mod:`~convcli.engine.alpha`), multi-channel layers (:mod:`~convcli.engine.layers`) and the
-independent ``scipy.signal`` reference (:mod:`~convcli.engine.reference`).
+independent SciPy reference (:mod:`~convcli.engine.reference`).
 
 May import: NumPy, SciPy, :mod:`convcli.errors` and :mod:`convcli.choices`; nothing else of convcli.
 """

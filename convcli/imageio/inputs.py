@@ -56,13 +56,13 @@ def _glob(root: Path, pattern: str) -> list[Path]:
     return sorted(matches)
 
 
-def _from_folder(folder: Path, recursive: bool, extensions: set[str], found: Inputs) -> None:
+def _from_folder(folder: Path, recursive: bool, found: Inputs) -> None:
     walk = folder.rglob("*") if recursive else folder.iterdir()
     for path in sorted(walk):
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue
-        if path.suffix.lower() in extensions:
+        if path.suffix.lower() in readable_extensions():
             found.images.append(InputImage(path, relative))
         else:
             found.skipped.append(path)
@@ -89,7 +89,6 @@ def expand_inputs(arguments: list[str | Path], *, recursive: bool = False) -> In
     counted in :attr:`Inputs.skipped`. An image found twice is kept once; ``-`` (standard input) may
     be given once.
     """
-    extensions = readable_extensions()
     found = Inputs([])
     if sum(str(argument) == STDIN for argument in arguments) > 1:
         raise ParameterError("INPUT - (standard input) may be given once")
@@ -99,7 +98,7 @@ def expand_inputs(arguments: list[str | Path], *, recursive: bool = False) -> In
         if text == STDIN:
             found.images.append(InputImage(path, Path("stdin"), read_stdin()))
         elif path.is_dir():
-            _from_folder(path, recursive, extensions, found)
+            _from_folder(path, recursive, found)
         elif path.exists():
             if not path.is_file():
                 raise ParameterError(f"INPUT {text} is not a regular file (a named pipe or a device?); pipe it "
@@ -110,7 +109,7 @@ def expand_inputs(arguments: list[str | Path], *, recursive: bool = False) -> In
             for match in _glob(root, text):
                 if not match.is_file():
                     continue
-                if match.suffix.lower() in extensions:
+                if match.suffix.lower() in readable_extensions():
                     found.images.append(InputImage(match, match.relative_to(root)))
                 else:
                     found.skipped.append(match)

@@ -3,7 +3,7 @@
 Kernel entries apply themselves through a :class:`Convolver` (see
 :class:`convcli.kernels.entry.Convolve`), so every 2-D correlation of a run, however an entry is
 built, goes through one place that plans it once, records why its path was chosen, and checks it
-against ``scipy.signal`` when asked.
+against SciPy (:mod:`~convcli.engine.reference`) when asked.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from convcli.errors import VerificationError
 
 class Convolver:
     """:func:`convcli.conv2d` with a run's ``settings``; with ``verify`` every call is checked against
-    ``scipy.signal``. ``choices`` holds the path of every call, with the cost model's reason."""
+    SciPy. ``choices`` holds the path of every call, with the cost model's reason."""
 
     def __init__(self, settings: Settings, *, verify: bool = False, band_of: int | None = None):
         self.settings = settings
@@ -66,13 +66,14 @@ class Convolver:
         finite = np.isfinite(reference)
         if not np.array_equal(np.isfinite(out), finite) or not np.array_equal(out[~finite], reference[~finite],
                                                                               equal_nan=True):
-            raise VerificationError("its missing (non-finite) outputs are not those scipy.signal gives")
+            raise VerificationError("its missing (non-finite) outputs are not those the SciPy reference gives")
         diff = float(np.max(np.abs(out[finite] - reference[finite]), initial=0.0))
         # float32 sums of many taps: allow a few ulps of the largest possible |sum|.
         values = np.abs(image[np.isfinite(image)]) if image.dtype.kind == "f" else np.abs(image)
         scale = float(np.abs(weights).sum() * max(1.0, float(np.max(values, initial=0.0))))
         tolerance = scale * (1e-5 if out.dtype == np.float32 else 1e-12)
         if not diff <= tolerance:
-            raise VerificationError(f"result differs from scipy.signal by {diff:.3g} (tolerance {tolerance:.3g})")
+            raise VerificationError(f"result differs from the SciPy reference by {diff:.3g} "
+                                    f"(tolerance {tolerance:.3g})")
         self.max_diff = max(self.max_diff, diff)
         self.verify_ms += (time.perf_counter() - started) * 1e3
