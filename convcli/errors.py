@@ -12,8 +12,9 @@ the command line says ``--stride`` without the library ever speaking in flags.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 _PARAMETER = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
 
@@ -30,6 +31,16 @@ def spell_parameters(text: str, spell: Callable[[str], str]) -> str:
 def plain(text: str) -> str:
     """``text`` with its parameter names as they are (the backquotes dropped), for files and the library."""
     return spell_parameters(text, lambda name: name)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to ``word``, or nothing when none is close.
+
+    >>> did_you_mean("symetric", ["zero", "symmetric", "mirror"])
+    " (did you mean 'symmetric'?)"
+    """
+    close = difflib.get_close_matches(str(word).strip().lower(), list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class ConvcliError(Exception):

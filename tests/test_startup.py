@@ -87,7 +87,7 @@ def run(*args: str, cwd) -> subprocess.CompletedProcess:
     (("--quality", "101"), "Invalid value for '--quality': 101 is not in the range 1<=x<=100."),
     (("--cval", "x"), "Invalid value for '--cval': 'x' is not a valid float."),
     (("--method", "dirct"), "Invalid value for '--method': 'dirct' is not one of 'auto', 'direct', 'separable', "
-                            "'fft', 'gemm'. Did you mean 'direct'?"),
+                            "'fft', 'gemm' (did you mean 'direct'?)."),
     (("--nan", "zero"), "Invalid value for '--nan': 'zero' is not one of 'propagate', 'ignore', 'fill'."),
 ])
 def test_bad_values_are_refused_with_their_flag(small, args, message):

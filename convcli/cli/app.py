@@ -40,6 +40,17 @@ def _show_metavar(original):
 
 for _kind in (typer.core.TyperOption, typer.core.TyperArgument):
     _kind.display_type_rich = _show_metavar(_kind.display_type_rich)
+
+
+def _usage_name(self) -> str:
+    # Typer's usage line writes a required argument as {INPUT}...; a shell user reads INPUT... as
+    # required and [INPUT]... as optional, as in man pages and Click.
+    name = self.metavar if self.metavar is not None else self.name.upper()
+    name = name if self.required else f"[{name}]"
+    return name if self.nargs == 1 or name.endswith("...") else f"{name}..."
+
+
+typer.core.TyperArgument._usage_display_name = _usage_name
 coercion.install()
 
 
@@ -112,7 +123,6 @@ app = typer.Typer(
     help="Apply convolution kernels to images and write the feature maps. Kernels are applied as written "
          "(correlation, as PyTorch and OpenCV do; --flip for true convolution); see `convcli apply --help`.",
     no_args_is_help=True,
-    add_completion=False,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )

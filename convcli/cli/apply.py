@@ -121,6 +121,19 @@ def apply(
 
     Exit codes: 0 everything written, 1 some inputs failed (the rest are written), 2 bad usage,
     130 interrupted (Ctrl-C), 70 a bug in convcli (printed with its traceback).
+
+    **Examples**
+
+    ```
+    convcli apply samples/shapes.png -k sharpen -o sharp.png
+    convcli apply samples -k edge -k blur -o out
+    convcli apply "samples/*.png" -k emboss -o out --dry-run
+    convcli apply samples/sunset16.png -k gaussian:size=9,sigma=2 -o soft.png
+    convcli apply samples/shapes.png -k "0,-1,0; -1,5,-1; 0,-1,0" -o crisp.png
+    convcli apply samples/zoneplate.png -k sobel_x --flip --map offset -o gx.png
+    convcli apply samples/shapes.png -k edge -s 2 -b zero -o half.png
+    cat samples/shapes.png | convcli apply - -k emboss -o - -f png > emboss.png
+    ```
     """
     from convcli.cli.run_view import plan_table, progress_bar, render_run
     from convcli.engine.settings import Settings

@@ -10,7 +10,6 @@ Anything else (a bool typed as text, a parser, a clamp, a file) keeps Typer's ow
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any, get_args, get_origin
 
 import typer
 from typer import _coercion, _param_types
+
+from convcli.errors import did_you_mean
 
 Leaf = Any  # a callable (value, param, ctx) -> value
 
@@ -62,11 +63,11 @@ def _choice(kind: type[Enum], case_sensitive: bool) -> Leaf:
     def coerce(value: Any, param, ctx) -> Any:
         try:
             return _param_types.coerce_cli_choice(value, choices=choices, case_sensitive=case_sensitive, ctx=ctx)
-        except ValueError as error:
+        except ValueError:
             names = [str(choice.value) for choice in choices]
-            close = difflib.get_close_matches(str(value), names, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise typer.BadParameter(f"{error}{hint}", ctx=ctx, param=param) from None
+            listed = ", ".join(map(repr, names))
+            raise typer.BadParameter(f"{value!r} is not one of {listed}{did_you_mean(value, names)}.", ctx=ctx,
+                                     param=param) from None
 
     return coerce
 

@@ -11,8 +11,24 @@ from rich.text import Text
 from convcli.cli.app import app, err_console, out_console, print_errors
 from convcli.cli.options import KernelFiles
 
-kernels_app = typer.Typer(help="List, show, check and export kernels.", no_args_is_help=True)
+kernels_app = typer.Typer(no_args_is_help=True)
 app.add_typer(kernels_app, name="kernels")
+
+
+@kernels_app.callback()
+def kernels_group() -> None:
+    """List, show, check and export kernels.
+
+    **Examples**
+
+    ```
+    convcli kernels list
+    convcli kernels show sobel_x
+    convcli kernels show gaussian:size=5,sigma=1 --png gaussian.png
+    convcli kernels check samples/my_kernels.toml
+    convcli kernels export sobel_x sobel_y --npy sobel.npy
+    ```
+    """
 
 
 @kernels_app.command("list")

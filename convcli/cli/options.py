@@ -27,8 +27,25 @@ NanMode = Enum("NanMode", {name: name for name in NAN_MODES}, type=str)
 # Every option is declared once, here, and reused by the commands that take it.
 ENGINE = "Engine"
 OUTPUT = "Output"
+def complete_kernel(incomplete: str) -> list[str]:
+    """Shell completion of ``-k``: the library's names (built-ins, config folder, $CONVCLI_KERNELS) and the
+    generators, as ``gaussian:``."""
+    from convcli.kernels.generators import GENERATORS
+    from convcli.kernels.library import load_library
+
+    names = [*load_library([]).names(), *(f"{generator}:" for generator in GENERATORS)]
+    return [name for name in names if name.startswith(incomplete)]
+
+
+def complete_boundary(incomplete: str) -> list[str]:
+    """Shell completion of ``--boundary``: the modes and their aliases."""
+    from convcli.engine.boundary import BOUNDARY_ALIASES
+
+    return [name for name in BOUNDARY_ALIASES if name.startswith(incomplete)]
+
+
 KernelSpecs = Annotated[list[str], typer.Option(
-    "-k", "--kernel", metavar="KERNEL", show_default=False,
+    "-k", "--kernel", metavar="KERNEL", show_default=False, autocompletion=complete_kernel,
     help="A kernel: a name (convcli kernels list), a generator call such as gaussian:size=9,sigma=2, "
          "an inline matrix \"0,-1,0; -1,5,-1; 0,-1,0\", a .npy file (kh x kw, or a bank N x kh x kw) or a "
          "libvips .mat file. Repeat for several feature maps.")]
@@ -41,7 +58,7 @@ Flip = Annotated[bool, typer.Option(
     help="Mirror the kernel about its anchor: true convolution (scipy.signal.convolve2d) instead of "
          "correlation (PyTorch conv2d, OpenCV filter2D).")]
 Boundary = Annotated[str, typer.Option(
-    "--boundary", "-b", metavar="MODE", rich_help_panel=ENGINE,
+    "--boundary", "-b", metavar="MODE", rich_help_panel=ENGINE, autocompletion=complete_boundary,
     help="Values outside the image: zero, constant (--cval), edge (aaa|abc), symmetric (cba|abc), "
          "mirror (cb|abc), wrap (abc|abc); aliases such as replicate, reflect, reflect101, circular.")]
 Cval = Annotated[float, typer.Option(
@@ -58,6 +75,7 @@ Nodata = Annotated[float | None, typer.Option(
          "65535 in a 16-bit one).")]
 Padding = Annotated[str, typer.Option(
     "--padding", "-p", metavar="same|valid|full|P", rich_help_panel=ENGINE,
+    autocompletion=lambda incomplete: [name for name in ("same", "valid", "full") if name.startswith(incomplete)],
     help="same (one output per input pixel / stride), valid (kernel inside the image), full (kernel "
          "overlapping it), or an integer P (pad P on every side, then valid, as PyTorch).")]
 Stride = Annotated[int, typer.Option("--stride", "-s", min=1, metavar="S", rich_help_panel=ENGINE,

@@ -88,6 +88,15 @@ def explain_command(
     parameters and multiply-adds of a standard convolution, its depthwise-separable version
     (MobileNet: one kernel per channel, then a 1x1 convolution) and a fully connected layer on the
     same input, all computed.
+
+    **Examples**
+
+    ```
+    convcli explain -k 3x3
+    convcli explain -k 3x3 -k 3x3 -k 3x3 --input-size 32x32 --out-channels 16
+    convcli explain -k 7x7 --stride 2 --padding 3 --channels 1
+    convcli explain -k sobel_x --dilation 2
+    ```
     """
     from convcli.cli.tool_view import explain_view
     from convcli.kernels.library import load_library

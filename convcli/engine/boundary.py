@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convcli.errors import ParameterError
+from convcli.errors import ParameterError, did_you_mean
 
 BOUNDARIES = ("zero", "constant", "edge", "symmetric", "mirror", "wrap")
 
@@ -49,7 +49,7 @@ def resolve_boundary(boundary: str) -> str:
     if key not in BOUNDARY_ALIASES:
         raise ParameterError(
             f"`boundary` must be one of {', '.join(BOUNDARIES)} (or an alias such as "
-            f"replicate, reflect, reflect101, circular); got {boundary!r}"
+            f"replicate, reflect, reflect101, circular); got {boundary!r}{did_you_mean(key, BOUNDARY_ALIASES)}"
         )
     return BOUNDARY_ALIASES[key]
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from convcli.choices import DEFAULT_BOUNDARY, METHODS, NAN_MODES
 from convcli.engine.boundary import resolve_boundary
-from convcli.errors import ParameterError
+from convcli.errors import ParameterError, did_you_mean
 
 PADDINGS = ("same", "valid", "full")
 
@@ -23,6 +23,8 @@ PADDINGS = ("same", "valid", "full")
 def resolve_padding(padding: str | int) -> str | int:
     """Return ``"same"``, ``"valid"``, ``"full"`` or a non-negative integer padding."""
     problem = f"`padding` must be same, valid, full or an integer >= 0; got {padding!r}"
+    if isinstance(padding, str):
+        problem += did_you_mean(padding, PADDINGS)
     if isinstance(padding, (bool, np.bool_)):
         raise ParameterError(problem)
     if isinstance(padding, (int, np.integer)):
@@ -51,14 +53,15 @@ def resolve_method(method: str) -> str:
     """Return ``method`` lower-cased when it names an engine path (or ``auto``)."""
     key = str(method).strip().lower()
     if key not in METHODS:
-        raise ParameterError(f"`method` must be one of {', '.join(METHODS)}; got {method!r}")
+        raise ParameterError(f"`method` must be one of {', '.join(METHODS)}; got {method!r}"
+                             f"{did_you_mean(key, METHODS)}")
     return key
 
 
 def _nan_mode(mode: str) -> str:
     key = str(mode).strip().lower()
     if key not in NAN_MODES:
-        raise ParameterError(f"`nan` must be one of {', '.join(NAN_MODES)}; got {mode!r}")
+        raise ParameterError(f"`nan` must be one of {', '.join(NAN_MODES)}; got {mode!r}{did_you_mean(key, NAN_MODES)}")
     return key
 
 

@@ -80,6 +80,9 @@ def read_stdin(stream=None) -> bytes:
     return data
 
 
+_FLAG_WORDS = {"true", "false", "yes", "no", "on", "off"}
+
+
 def expand_inputs(arguments: list[str | Path], *, recursive: bool = False) -> Inputs:
     """Expand files, folders and globs, in order.
 
@@ -114,7 +117,9 @@ def expand_inputs(arguments: list[str | Path], *, recursive: bool = False) -> In
                 else:
                     found.skipped.append(match)
         else:
-            raise ParameterError(f"no such file or folder: {text}")
+            # `--gray true` reads true as an INPUT: say why, rather than only that there is no such file.
+            flag = " (on/off flags such as `gray` take no value)" if text.lower() in _FLAG_WORDS else ""
+            raise ParameterError(f"no such file or folder: {text}{flag}")
     seen: set[Path] = set()
     unique = []
     for image in found.images:

@@ -14,7 +14,6 @@ A kernel file has three kinds of table::
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 import tomllib
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli.errors import KernelError
+from convcli.errors import KernelError, did_you_mean
 from convcli.kernels.composite import Bank, Chain
 from convcli.kernels.entry import Entry
 from convcli.kernels.generators import GENERATORS, generate
@@ -44,11 +43,6 @@ TABLES = ("kernels", "banks", "chains")
 
 
 ENV_VAR = "CONVCLI_KERNELS"
-
-
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class Problems:
