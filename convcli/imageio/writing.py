@@ -17,7 +17,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-from convcli.errors import OutputError, ParameterError
+from convcli.errors import OutputError, ParameterError, did_you_mean
 from convcli.imageio import png16, tiff
 from convcli.imageio.atomic import STDOUT, atomic_write
 from convcli.imageio.frames import Timing, gif_loop
@@ -62,7 +62,8 @@ def output_format(path: Path, fmt: str | None = None) -> str:
     suffix = f".{fmt.lower().lstrip('.')}" if fmt else path.suffix.lower()
     if suffix not in WRITE_FORMATS:
         what = f"`format` {fmt}" if fmt else f"output extension '{path.suffix}' in {path}"
-        raise ParameterError(f"unsupported {what}; use one of {', '.join(WRITE_FORMATS)}")
+        hint = did_you_mean(suffix, WRITE_FORMATS) if suffix != "." else ""
+        raise ParameterError(f"unsupported {what}; use one of {', '.join(WRITE_FORMATS)}{hint}")
     return WRITE_FORMATS[suffix]
 
 
