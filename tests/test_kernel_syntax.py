@@ -153,6 +153,8 @@ def test_imagemagick_anchor_matches_what_imagemagick_printed(library):
     ("3x3@: 1 2 3 4 5 6 7 8 9", "'3x3@' is not a kernel size: give WxH (or W for W x W), then +X+Y for the "
      "anchor's column and row if it is not the centre, then a colon and the values"),
     ("3x0: 1", "a 3x0 kernel has no taps"),
+    ("2: 1 2 3 4; 2: 4 3 2 1", "; separates ImageMagick's lists of kernels; give each kernel on its own (or join "
+     "them with | to apply one after another)"),
     ("2x2: 1 2 x 4", "'x' is not a number (the values are numbers, or nan or - for a tap that is not part of the "
      "kernel)"),
 ])

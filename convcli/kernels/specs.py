@@ -90,6 +90,9 @@ def parse_magick(spec: str, name: str = "inline") -> Kernel:
     height = int(geometry["height"] or width)
     if not width or not height:
         raise KernelError(f"{source}: a {width}x{height} kernel has no taps")
+    if ";" in match["values"]:
+        raise KernelError(f"{source}: ; separates ImageMagick's lists of kernels; give each kernel on its own (or "
+                          "join them with | to apply one after another)")
     body, divisor = _divided(match["values"])
     values = []
     for text in filter(None, re.split(r"[\s,]+", body.strip())):
