@@ -319,7 +319,7 @@ def test_with_anchor(library):
                                 "kernels in their TOML tables, or as ImageMagick WxH+X+Y: strings)")
 
 
-@pytest.mark.parametrize("text", ["1", "1,2,3", "a,1", "-1,0", ""])
+@pytest.mark.parametrize("text", ["1", "1,2,3", "a,1", "-1,0", "", "\u00b2,1"])
 def test_bad_anchor_option(text):
     with pytest.raises(ParameterError) as error:
         parse_anchor(text)

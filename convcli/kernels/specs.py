@@ -124,7 +124,7 @@ def parse_anchor(text: str) -> tuple[int, int]:
     (0, 2)
     """
     parts = [part.strip() for part in str(text).split(",")]
-    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+    if len(parts) != 2 or not all(part.isdecimal() for part in parts):
         raise ParameterError(f"`anchor` must be ROW,COL, two whole numbers from 0 (0,0 is the top left), e.g. "
                              f"0,0; got {text!r}")
     return int(parts[0]), int(parts[1])
