@@ -100,6 +100,7 @@ ENTRIES = {
     "3x3": kernel("k3", (3, 3)),
     "4x5-even": kernel("k45", (4, 5), 1),
     "31x3-tall": kernel("tall", (31, 3), 2),
+    "anchored-5x3": Kernel("anchored", kernel("an", (5, 3), 10).weights, anchor=(4, 0)),  # set in zeros: 9x5
     "separable-9x7": separable("sep", 9, 7),
     "separable-25x21": separable("sep25", 25, 21),
     "chain": Chain("ch", (kernel("a", (3, 3), 3), kernel("b", (5, 1), 4))),

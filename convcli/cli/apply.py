@@ -12,6 +12,7 @@ from convcli.choices import DEFAULT_BOUNDARY, DEFAULT_MAX_PIXELS, DEFAULT_NAME, 
 from convcli.cli.app import app, err_console, out_console
 from convcli.cli.options import (
     OUTPUT,
+    Anchor,
     Boundary,
     ColormapOption,
     CombineOption,
@@ -68,6 +69,7 @@ def apply(
              "follows the extension: .png .jpg .jpeg .webp .bmp .gif .tif .tiff .npy .npz.")],
     kernels: KernelFiles = None,
     flip: Flip = False,
+    anchor: Anchor = None,
     boundary: Boundary = DEFAULT_BOUNDARY,
     cval: Cval = 0.0,
     nan: Nan = NanMode.propagate,
@@ -105,7 +107,7 @@ def apply(
 
     Kernels are applied as written (correlation):
     `out[y, x] = sum k[i, j] * in[y*s + (i - ai)*d, x*s + (j - aj)*d]`,
-    anchored at `(ai, aj) = ((kh - 1) // 2, (kw - 1) // 2)`, so padding "same"
+    anchored at `(ai, aj) = ((kh - 1) // 2, (kw - 1) // 2)` (or `--anchor`), so padding "same"
     matches scipy.signal.correlate2d (and, with --flip, convolve2d) for every kernel size. For even
     kernels OpenCV and scipy.ndimage anchor one cell further, and PyTorch centres an even dilated
     kernel between taps.
@@ -140,7 +142,7 @@ def apply(
     from convcli.engine.threads import default_workers
     from convcli.imageio.inputs import expand_inputs
     from convcli.kernels.library import load_library
-    from convcli.kernels.specs import resolve_kernels
+    from convcli.kernels.specs import parse_anchor, resolve_kernels, with_anchor
     from convcli.pipeline.batch import BatchOptions, run
     from convcli.pipeline.manifest import write_manifest
     from convcli.pipeline.options import ApplyOptions
@@ -161,6 +163,8 @@ def apply(
     batch = BatchOptions(workers=default_workers() if workers is None else workers, executor=executor.value,
                          scheduler=scheduler, skip_existing=skip_existing, montage=montage)
     chosen = resolve_kernels(kernel, load_library(kernels or []), unique=not depthwise)
+    if anchor is not None:
+        chosen = with_anchor(chosen, parse_anchor(anchor))
     if pointwise and not depthwise:
         raise ParameterError("`pointwise` mixes the channels of a `depthwise` convolution; add `depthwise`")
     if depthwise:

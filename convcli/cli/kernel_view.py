@@ -26,9 +26,9 @@ def kernel_table(library, title: str | None = None) -> Table:
 
 
 def matrix_table(kernel) -> Table:
-    """The weights in a grid, negative red and positive green, with the anchor cell underlined."""
-    weights = kernel.weights
-    anchor = ((weights.shape[0] - 1) // 2, (weights.shape[1] - 1) // 2)
+    """The weights (as given) in a grid, negative red and positive green, with the anchor cell underlined."""
+    weights = getattr(kernel, "given_weights", kernel.weights)
+    anchor = getattr(kernel, "anchor", None) or ((weights.shape[0] - 1) // 2, (weights.shape[1] - 1) // 2)
     table = Table(box=box.SQUARE, show_header=False, pad_edge=True)
     for _ in range(weights.shape[1]):
         table.add_column(justify="right")
@@ -55,9 +55,10 @@ def entry_view(entry) -> Group:
             parts += [Text(f"folded at stride 1: {_summary(folded)}", style="bold"), matrix_table(folded)]
         return Group(*parts)
     parts += [Text(_summary(entry)), matrix_table(entry)]
-    if entry.bias or entry.flip or entry.map:
+    if entry.bias or entry.flip or entry.map or getattr(entry, "anchored", False):
         extras = [f"bias {entry.bias:g}"] * bool(entry.bias) + ["flip"] * entry.flip
         extras += [f"map {entry.map}"] * bool(entry.map)
+        extras += [f"anchor row {entry.anchor[0]}, column {entry.anchor[1]}"] * getattr(entry, "anchored", False)
         parts.append(Text(", ".join(extras)))
     return Group(*parts)
 

@@ -47,7 +47,8 @@ def kernels_list(kernels: KernelFiles = None) -> None:
 @kernels_app.command("show")
 def kernels_show(
     name: Annotated[str, typer.Argument(
-        metavar="KERNEL", help="A kernel name, generator call, inline matrix, .npy or .mat file.", show_default=False)],
+        metavar="KERNEL", help="A kernel name or any -k form of apply: generator call, inline matrix, ImageMagick "
+                          "string, chain \"a | b\", .npy or .mat file.", show_default=False)],
     kernels: KernelFiles = None,
     png: Annotated[Path | None, typer.Option(
         "--png", dir_okay=False, metavar="FILE", show_default=False,

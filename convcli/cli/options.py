@@ -47,8 +47,10 @@ def complete_boundary(incomplete: str) -> list[str]:
 KernelSpecs = Annotated[list[str], typer.Option(
     "-k", "--kernel", metavar="KERNEL", show_default=False, autocompletion=complete_kernel,
     help="A kernel: a name (convcli kernels list), a generator call such as gaussian:size=9,sigma=2, "
-         "an inline matrix \"0,-1,0; -1,5,-1; 0,-1,0\", a .npy file (kh x kw, or a bank N x kh x kw) or a "
-         "libvips .mat file. Repeat for several feature maps.")]
+         "an inline matrix \"0,-1,0; -1,5,-1; 0,-1,0\" (a trailing / 16 or / sum divides it), an ImageMagick "
+         "string \"3x3: -1,-1,-1,-1,8,-1,-1,-1,-1\" (\"3x3+X+Y: ...\" anchors it at column X, row Y), a "
+         "chain \"blur | edge\" (applied in turn, named blur+edge), a .npy file (kh x kw, or a bank N x kh x kw) "
+         "or a libvips .mat file. Repeat for several feature maps. Every form: docs/kernel-syntax.md.")]
 KernelFiles = Annotated[list[Path] | None, typer.Option(
     "--kernels", exists=True, dir_okay=False, metavar="FILE", show_default=False,
     help="Extra TOML kernel file; its names override the built-ins, your config folder's kernels.toml and "
@@ -57,6 +59,12 @@ Flip = Annotated[bool, typer.Option(
     "--flip", rich_help_panel=ENGINE,
     help="Mirror the kernel about its anchor: true convolution (scipy.signal.convolve2d) instead of "
          "correlation (PyTorch conv2d, OpenCV filter2D).")]
+Anchor = Annotated[str | None, typer.Option(
+    "--anchor", metavar="ROW,COL", rich_help_panel=ENGINE, show_default=False,
+    help="The kernel cell that lands on each output pixel, from 0,0 at the top left (default: each kernel's "
+         "own, else its centre ((kh - 1) // 2, (kw - 1) // 2)); OpenCV's anchor=(COL, ROW). Applies to every "
+         "-k kernel and each kernel of a bank, not to chains; --flip mirrors it with the kernel, to "
+         "(kh - 1 - ROW, kw - 1 - COL). Only with --padding same.")]
 Boundary = Annotated[str, typer.Option(
     "--boundary", "-b", metavar="MODE", rich_help_panel=ENGINE, autocompletion=complete_boundary,
     help="Values outside the image: zero, constant (--cval), edge (aaa|abc), symmetric (cba|abc), "

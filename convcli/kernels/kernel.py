@@ -8,6 +8,7 @@ names where the kernel came from.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from convcli.choices import MAPS
 from convcli.engine.alpha import conv2d_with_alpha
-from convcli.errors import KernelError
+from convcli.errors import KernelError, ParameterError
 from convcli.kernels.entry import Convolve, Entry, Filtered, Summary, sha256
 
 if TYPE_CHECKING:
@@ -29,11 +30,15 @@ MAX_KERNEL_SIDE = 1025
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 
 
+#: An entry's name: a kernel name, or several joined by ``+`` (a chain typed as ``-k "blur | edge"``).
+ENTRY_NAME_PATTERN = re.compile(rf"{NAME_PATTERN.pattern}(?:\+{NAME_PATTERN.pattern})*")
+
+
 BUILTIN_SOURCE = "built-in"
 
 
 def check_name(name: object, source: str) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+    if not isinstance(name, str) or not ENTRY_NAME_PATTERN.fullmatch(name):
         raise KernelError(f"{source}: kernel name {name!r} must start with a letter or _ and hold only "
                           "letters, digits, _ and -")
     return name
@@ -92,11 +97,28 @@ class Kernel(Entry):
     map: str | None = None
     source: str = BUILTIN_SOURCE
     note: str = ""
+    anchor: tuple[int, int] | None = None
     _sum: float = field(init=False, repr=False)
+    _given: tuple[int, int, int, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_name(self.name, self.source)
         weights = as_matrix(self.weights, self._where("weights"))
+        given = default_anchor(weights.shape)
+        anchor = given if self.anchor is None else check_anchor(self.anchor, weights.shape, self._where("anchor"))
+        object.__setattr__(self, "anchor", anchor)
+        object.__setattr__(self, "_given", (0, 0, *weights.shape))
+        if anchor != given:
+            kh, kw = weights.shape
+            weights, offset = embed(weights, anchor)
+            if max(weights.shape) > MAX_KERNEL_SIDE:
+                raise KernelError(f"{self._where('anchor')}: anchored at row {anchor[0]}, column {anchor[1]}, its "
+                                  f"{kh}x{kw} weights are applied as a {weights.shape[0]}x{weights.shape[1]} kernel, "
+                                  f"larger than the limit of {MAX_KERNEL_SIDE} on a side")
+            object.__setattr__(self, "_given", (*offset, kh, kw))
+            if not self.note:
+                object.__setattr__(self, "note", f"kernel '{self.name}' anchored at row {anchor[0]}, column "
+                                                 f"{anchor[1]} of its {kh}x{kw} weights")
         weights.setflags(write=False)
         object.__setattr__(self, "weights", weights)
         if not isinstance(self.bias, (int, float)) or isinstance(self.bias, bool) or not np.isfinite(self.bias):
@@ -114,8 +136,21 @@ class Kernel(Entry):
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(kh, kw)``."""
+        """``(kh, kw)`` of :attr:`weights`, the kernel as applied (larger than given when it is anchored
+        off its centre)."""
         return self.weights.shape
+
+    @property
+    def given_weights(self) -> np.ndarray:
+        """The weights as given, before an :attr:`anchor` off the centre embedded them in zeros."""
+        top, left, height, width = self._given
+        return self.weights[top:top + height, left:left + width]
+
+    @property
+    def anchored(self) -> bool:
+        """Whether its :attr:`anchor` is not the default ``((kh - 1) // 2, (kw - 1) // 2)`` of the weights as
+        given: then :attr:`weights` are those weights in a frame of zeros whose centre is the anchor."""
+        return self.weights.shape != self._given[2:]
 
     @property
     def sum(self) -> float:
@@ -163,6 +198,7 @@ class Kernel(Entry):
     def apply(self, color: np.ndarray, alpha: np.ndarray | None, convolve: Convolve) -> Filtered:
         """Filter ``color``, weighting by ``alpha`` when there is one (see :mod:`convcli.engine.alpha`), then
         add the bias."""
+        check_anchor_padding((self,), convolve.settings.padding)
         if alpha is None:
             color = convolve(color, self.weights, self.flip)
         else:
@@ -176,7 +212,7 @@ class Kernel(Entry):
                 "flip": self.flip, "map": self.map, "sha256": sha256(self.weights)}
 
     def summary(self) -> Summary:
-        height, width = self.shape
+        height, width = self._given[2:]  # as given: an anchor's frame of zeros is not the kernel's size
         return Summary(f"{height}x{width}", "0" if self.zero_sum else f"{self.sum:.4g}", self.verdict, str(self.rank))
 
     def effective(self, flip: bool = False) -> tuple[np.ndarray, tuple[int, int]]:
@@ -191,31 +227,80 @@ class Kernel(Entry):
         return self.weights, anchor
 
 
+def default_anchor(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The contract's anchor of a ``kh x kw`` kernel: ``((kh - 1) // 2, (kw - 1) // 2)``."""
+    return (shape[0] - 1) // 2, (shape[1] - 1) // 2
+
+
+def check_anchor(anchor: object, shape: tuple[int, int], where: str) -> tuple[int, int]:
+    """``anchor`` as ``(row, column)``: two whole numbers naming a cell of a ``kh x kw`` kernel."""
+    kh, kw = shape
+    if (not isinstance(anchor, (list, tuple)) or len(anchor) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in anchor)):
+        raise KernelError(f"{where}: must be [row, column], two whole numbers counted from 0, got {anchor!r}")
+    row, column = anchor
+    if not (0 <= row < kh and 0 <= column < kw):
+        raise KernelError(f"{where}: row {row}, column {column} is outside the {kh}x{kw} weights (rows 0 to "
+                          f"{kh - 1}, columns 0 to {kw - 1})")
+    return int(row), int(column)
+
+
+def embed(weights: np.ndarray, anchor: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """``weights`` in the smallest odd-sized frame of zeros whose centre cell is ``anchor``, and where the
+    weights start in it: applied with the contract's anchor, the frame is the weights anchored at
+    ``anchor`` (its zero taps add nothing), and mirrored (``flip``) it mirrors about that anchor."""
+    kh, kw = weights.shape
+    reach = max(anchor[0], kh - 1 - anchor[0]), max(anchor[1], kw - 1 - anchor[1])
+    top, left = reach[0] - anchor[0], reach[1] - anchor[1]
+    frame = np.zeros((2 * reach[0] + 1, 2 * reach[1] + 1))
+    frame[top:top + kh, left:left + kw] = weights
+    return frame, (top, left)
+
+
+def check_anchor_padding(entries: Iterable[Entry], padding: str | int) -> None:
+    """Refuse a kernel anchored off its centre with ``padding`` other than ``same``: valid, full and an
+    integer padding place the output by the kernel's size alone (as PyTorch does), so an anchor means
+    nothing there, and the zeros that carry it would change the output's size."""
+    if padding == "same":
+        return
+    for entry in entries:
+        for kernel in entry.members or (entry,):
+            if isinstance(kernel, Kernel) and kernel.anchored:
+                row, column = kernel.anchor
+                raise ParameterError(f"kernel '{kernel.name}' is anchored at row {row}, column {column}; an anchor "
+                                     f"places a kernel for `padding` same only (with `padding` {padding} the "
+                                     "output's size and place follow from the kernel's size alone); use "
+                                     "`padding` same, or leave the anchor at the centre")
+
+
 def rotations(kernel: Kernel, count: int, name: str, source: str = BUILTIN_SOURCE) -> tuple[Kernel, ...]:
     """``kernel`` turned anticlockwise in ``count`` equal steps: 4 (90 degrees) or 8 (45, 3x3 only).
 
     Members are named ``{name}_{angle}``: ``kirsch_0``, ``kirsch_45``, ...; ``name`` and ``source``
     are the bank's, for messages.
     """
-    weights = kernel.weights
+    weights = kernel.given_weights
+    mark = np.zeros(weights.shape)  # an anchor of its own turns with the weights (else each turn's default)
+    mark[kernel.anchor] = 1.0
     if count == 4:
-        turned = [np.rot90(weights, k) for k in range(4)]
+        turned = [(np.rot90(weights, k), np.rot90(mark, k)) for k in range(4)]
     elif count == 8:
         if weights.shape != (3, 3):
             raise KernelError(f"{source}: bank '{name}': rotations = 8 needs a 3x3 base kernel, "
                               f"'{kernel.name}' is {weights.shape[0]}x{weights.shape[1]}")
         ring = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0)]  # clockwise
         turned = []
-        current = weights.copy()
+        current = np.stack([weights, mark])
         for _ in range(8):
-            turned.append(current)
+            turned.append((current[0], current[1]))
             nxt = current.copy()
             for i, cell in enumerate(ring):  # each value moves one place anticlockwise
-                nxt[cell] = current[ring[(i + 1) % 8]]
+                nxt[(slice(None), *cell)] = current[(slice(None), *ring[(i + 1) % 8])]
             current = nxt
     else:
         raise KernelError(f"{source}: bank '{name}': rotations must be 4 or 8, got {count!r}")
     step = 360 // count
     return tuple(Kernel(name=f"{name}_{i * step}", weights=w, description=f"{kernel.name} turned {i * step} degrees",
-                        bias=kernel.bias, flip=kernel.flip, map=kernel.map, source=kernel.source)
-                 for i, w in enumerate(turned))
+                        bias=kernel.bias, flip=kernel.flip, map=kernel.map, source=kernel.source,
+                        anchor=tuple(int(v) for v in np.argwhere(m)[0]) if kernel.anchored else None)
+                 for i, (w, m) in enumerate(turned))

@@ -7,7 +7,7 @@ folder (``~/.config/convcli/kernels.toml`` on Linux), the files listed in ``CONV
 A kernel file has three kinds of table::
 
     [kernels.NAME]  weights = [[...]] | row + col | generator = "gaussian" (+ its parameters)
-                    scale | divisor | normalize, bias, flip, map, description
+                    scale | divisor | normalize, bias, flip, map, anchor = [row, column], description
     [banks.NAME]    kernels = ["a", "b"] | base = "k" + rotations = 4 | 8; combine, map, description
     [chains.NAME]   kernels = ["a", "b", ...]; map, description
 """
@@ -30,7 +30,7 @@ from convcli.kernels.generators import GENERATORS, generate
 from convcli.kernels.kernel import BUILTIN_SOURCE, NAME_PATTERN, Kernel, as_matrix, rotations
 
 KERNEL_KEYS = ("description", "weights", "row", "col", "generator", "scale", "divisor", "normalize", "bias",
-               "map", "flip")
+               "map", "flip", "anchor")
 
 
 BANK_KEYS = ("description", "kernels", "base", "rotations", "combine", "map")
@@ -143,7 +143,8 @@ def kernel_from_table(name: str, table: object, source: str, problems: Problems 
         if not isinstance(description, str):
             raise KernelError(f"{where}: description must be a string")
         kernel = Kernel(name=name, weights=weights, description=description, bias=table.get("bias", 0.0),
-                        flip=table.get("flip", False), map=table.get("map"), source=source)
+                        flip=table.get("flip", False), map=table.get("map"), source=source,
+                        anchor=table.get("anchor"))
     except KernelError as error:
         collect.add(error.message)
     if problems is None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convcli.errors import KernelError
+from convcli.errors import KernelError, ParameterError
+from convcli.kernels.composite import Bank, Chain
 from convcli.kernels.entry import Entry
 from convcli.kernels.generators import GENERATORS, generate, parse_call
 from convcli.kernels.kernel import NAME_PATTERN, Kernel
@@ -20,16 +21,139 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _INLINE = re.compile(rf"\s*{_NUMBER}(?:[\s,;]+{_NUMBER})*[\s,;]*")
 
 
+#: An ImageMagick kernel string: a geometry (``3x3``, ``3``, ``3x3+0+0``), a colon, the values.
+_MAGICK = re.compile(r"\s*(?P<geometry>\d[^:]*):(?P<values>.*)", re.DOTALL)
+_GEOMETRY = re.compile(r"(?P<width>\d+)(?:x(?P<height>\d+))?(?:(?P<x>[+-]\d+)(?P<y>[+-]\d+))?")
+
+
+def _divided(spec: str) -> tuple[str, str | None]:
+    """Split a trailing ``/ N`` or ``/ sum`` off a matrix: ``("1,2,1", "4")`` from ``"1,2,1 / 4"``."""
+    body, slash, divisor = spec.rpartition("/")
+    return (body, divisor.strip()) if slash else (spec, None)
+
+
+def _divide(weights: np.ndarray, divisor: str | None, source: str) -> np.ndarray:
+    """``weights / N`` for ``/ N``, ``weights / weights.sum()`` for ``/ sum`` (refused when they sum to 0)."""
+    if divisor is None:
+        return weights
+    if divisor.lower() == "sum":
+        total = weights.sum()
+        if abs(total) <= 1e-12 * np.abs(weights).sum():
+            raise KernelError(f"{source}: / sum divides by the sum of the weights, and these sum to 0 (an edge "
+                              "or gradient kernel); drop / sum, or divide by a number: / N")
+        return weights / total
+    if not re.fullmatch(_NUMBER, divisor):
+        raise KernelError(f"{source}: after / give a number or sum, got {divisor!r}")
+    if float(divisor) == 0:
+        raise KernelError(f"{source}: / {divisor} divides by zero; give a number other than 0")
+    return weights / float(divisor)
+
+
 def parse_inline(spec: str, name: str = "inline") -> Kernel:
-    """Parse an inline matrix: rows split by ``;``, values by ``,`` or spaces (``"0,-1,0; -1,5,-1; 0,-1,0"``)."""
+    """Parse an inline matrix: rows split by ``;``, values by ``,`` or spaces (``"0,-1,0; -1,5,-1; 0,-1,0"``),
+    optionally divided: ``"1,2,1; 2,4,2; 1,2,1 / 16"`` by a number, ``"... / sum"`` by the weights' sum."""
+    source = f"inline kernel {spec!r}"
+    body, divisor = _divided(spec)
     rows = []
-    for text in spec.strip().strip(";").split(";"):
+    for text in body.strip().strip(";").split(";"):
         values = [value for value in re.split(r"[\s,]+", text.strip()) if value]
         try:
             rows.append([float(value) for value in values])
         except ValueError:
-            raise KernelError(f"inline kernel {spec!r}: {text.strip()!r} is not a list of numbers") from None
-    return Kernel(name=name, weights=rows, source=f"inline kernel {spec!r}")
+            raise KernelError(f"{source}: {text.strip()!r} is not a list of numbers") from None
+    if not all(rows) or len({len(row) for row in rows}) > 1:  # the Kernel says which row is wrong
+        return Kernel(name=name, weights=rows, source=source)
+    return Kernel(name=name, weights=_divide(np.array(rows), divisor, source), source=source)
+
+
+def parse_magick(spec: str, name: str = "inline") -> Kernel:
+    """Parse an ImageMagick kernel string: ``"WxH: values"`` or ``"WxH+X+Y: values"``.
+
+    W columns by H rows (``W`` alone is W x W), the values row by row, split by commas or spaces;
+    ``nan`` or ``-`` marks a tap that is not part of the kernel, which a convolution reads as 0. ``+X+Y``
+    anchors the kernel at column X, row Y (ImageMagick's default, like convcli's, is the centre,
+    ``((W - 1) // 2, (H - 1) // 2)``). A trailing ``/ N`` or ``/ sum`` divides the weights, as for an
+    inline matrix.
+
+    >>> kernel = parse_magick("3x2+0+1: 1,2,3 4,5,6")
+    >>> kernel.given_weights.tolist(), kernel.anchor
+    ([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], (1, 0))
+    """
+    source = f"ImageMagick kernel {spec!r}"
+    match = _MAGICK.fullmatch(spec)
+    geometry = _GEOMETRY.fullmatch(match["geometry"].strip()) if match else None
+    if geometry is None:
+        shown = match["geometry"].strip() if match else spec.strip()
+        raise KernelError(f"{source}: {shown!r} is not a kernel size: give WxH (or W for W x W), then +X+Y for "
+                          "the anchor's column and row if it is not the centre, then a colon and the values")
+    width = int(geometry["width"])
+    height = int(geometry["height"] or width)
+    if not width or not height:
+        raise KernelError(f"{source}: a {width}x{height} kernel has no taps")
+    if ";" in match["values"]:
+        raise KernelError(f"{source}: ; separates ImageMagick's lists of kernels; give each kernel on its own (or "
+                          "join them with | to apply one after another)")
+    body, divisor = _divided(match["values"])
+    values = []
+    for text in filter(None, re.split(r"[\s,]+", body.strip())):
+        if text.lower() == "nan" or text == "-":
+            values.append(0.0)
+        elif re.fullmatch(_NUMBER, text):
+            values.append(float(text))
+        else:
+            raise KernelError(f"{source}: {text!r} is not a number (the values are numbers, or nan or - for a tap "
+                              "that is not part of the kernel)")
+    if len(values) != width * height:
+        raise KernelError(f"{source}: {width}x{height} needs {width * height} values ({height} rows of {width}), "
+                          f"got {len(values)}")
+    anchor = None
+    if geometry["x"] is not None:
+        x, y = int(geometry["x"]), int(geometry["y"])
+        if not (0 <= x < width and 0 <= y < height):
+            raise KernelError(f"{source}: {geometry['x']}{geometry['y']} puts the anchor outside the kernel: X is "
+                              f"its column, 0 to {width - 1}, and Y its row, 0 to {height - 1}")
+        anchor = (y, x)
+    weights = _divide(np.array(values).reshape(height, width), divisor, source)
+    return Kernel(name=name, weights=weights, source=source, anchor=anchor)
+
+
+def parse_anchor(text: str) -> tuple[int, int]:
+    """``anchor`` ``"ROW,COL"`` -> ``(row, column)``, counted from 0 at the top left.
+
+    >>> parse_anchor("0, 2")
+    (0, 2)
+    """
+    parts = [part.strip() for part in str(text).split(",")]
+    if len(parts) != 2 or not all(part.isdecimal() for part in parts):
+        raise ParameterError(f"`anchor` must be ROW,COL, two whole numbers from 0 (0,0 is the top left), e.g. "
+                             f"0,0; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def with_anchor(entries: list[Entry], anchor: tuple[int, int]) -> list[Entry]:
+    """Every kernel of ``entries`` (a combined bank's members too) anchored at ``anchor``, ``(row, column)``
+    of the weights as given, in place of its own anchor; a chain or a layer is refused."""
+    def anchored(kernel: Kernel) -> Kernel:
+        kh, kw = kernel.given_weights.shape
+        if not (anchor[0] < kh and anchor[1] < kw):
+            raise ParameterError(f"`anchor` {anchor[0]},{anchor[1]} is outside kernel '{kernel.name}', which is "
+                                 f"{kh}x{kw} (rows 0 to {kh - 1}, columns 0 to {kw - 1})")
+        return Kernel(name=kernel.name, weights=kernel.given_weights, description=kernel.description,
+                      bias=kernel.bias, flip=kernel.flip, map=kernel.map, source=kernel.source, anchor=anchor)
+
+    result: list[Entry] = []
+    for entry in entries:
+        if isinstance(entry, Kernel):
+            result.append(anchored(entry))
+        elif isinstance(entry, Bank):
+            result.append(Bank(name=entry.name, kernels=tuple(anchored(k) for k in entry.kernels),
+                               combine=entry.combine, description=entry.description, map=entry.map,
+                               source=entry.source))
+        else:
+            what = f"a chain of {len(entry.members)} kernels" if entry.kind == "chain" else f"a {entry.kind}"
+            raise ParameterError(f"`anchor` anchors single kernels; '{entry.name}' is {what} (anchor its kernels "
+                                 "in their TOML tables, or as ImageMagick WxH+X+Y: strings)")
+    return result
 
 
 def _safe_stem(path: Path) -> str:
@@ -144,37 +268,86 @@ def _label(value: float) -> str:
     return f"{value:g}".replace("-", "m").replace(".", "p").replace("+", "")
 
 
+class _Numbering:
+    """Names the inline kernels of one ``resolve_kernels`` call ``inline1``, ``inline2``, ... in order."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self) -> str:
+        self.count += 1
+        return f"inline{self.count}"
+
+
+def _entries(text: str, library: Library, inline: _Numbering) -> list[Entry]:
+    """What one ``-k`` form names, before a bank is expanded into its kernels."""
+    lowered = text.lower()
+    if lowered.endswith(".npy"):
+        return list(load_npy_kernels(Path(text)))
+    if lowered.endswith(".mat"):
+        return [load_mat_kernel(Path(text))]
+    if text in library:
+        return [library[text]]
+    if _MAGICK.fullmatch(text):
+        return [parse_magick(text, name=inline.next())]
+    if ":" in text or text in GENERATORS:
+        return [generated_kernel(text)]
+    if _INLINE.fullmatch(_divided(text)[0]):
+        return [parse_inline(text, name=inline.next())]
+    if re.search(r"\d", text) and re.search(r"[;,]", text):
+        parse_inline(text)  # a matrix with a typo: raises the message that points at it
+    hint = did_you_mean(text, library.names()) or "; 'convcli kernels list' shows them all"
+    if "/" in text:
+        hint += "; / N and / sum divide an inline matrix or an ImageMagick WxH: kernel"
+    raise KernelError(f"unknown kernel '{text}'{hint}")
+
+
+def _chain(text: str, library: Library, inline: _Numbering) -> Chain:
+    """``"blur | edge"``: each element any other ``-k`` form, applied one after another (a TOML chain's
+    steps), named by its elements' names joined by ``+`` (``blur+edge``)."""
+    source = f"kernel chain {text!r}"
+    steps: list[Kernel] = []
+    names = []
+    for number, element in enumerate((part.strip() for part in text.split("|")), start=1):
+        if not element:
+            raise KernelError(f"{source}: element {number} is empty; put a kernel between every two |")
+        try:
+            found = _entries(element, library, inline)
+        except KernelError as error:
+            raise KernelError(f"{source}: {error.message}") from None
+        if len(found) == 1 and isinstance(found[0], Kernel):
+            steps.append(found[0])
+        elif len(found) == 1 and isinstance(found[0], Chain):
+            steps.extend(found[0].sequence())
+        else:
+            what = f"{len(found)} kernels" if len(found) > 1 else f"a {found[0].kind}"
+            if isinstance(found[0], Bank):
+                what = f"a bank of {len(found[0].members)} kernels"
+            raise KernelError(f"{source}: '{element}' is {what}; a chain is made of kernels and chains")
+        names.append(found[0].name)
+    return Chain(name="+".join(names), kernels=tuple(steps), source=source)
+
+
 def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True) -> list[Entry]:
     """Turn every ``-k`` value into kernels, banks or chains.
 
-    A ``-k`` may be a library name, a generator call (``gaussian:size=9,sigma=2``), an inline matrix,
-    a ``.npy`` file or a libvips ``.mat`` matrix file. A bank without ``combine`` stands for its
-    kernels, each giving its own map. Inline kernels are named ``inline1``, ``inline2``, ... by
-    their position among the inline ones; with ``unique`` every name must be unique (they name the
-    output files; a depthwise convolution may use one kernel on several channels).
+    A ``-k`` may be a library name, a generator call (``gaussian:size=9,sigma=2``), an inline matrix
+    (``"1,2,1; 2,4,2; 1,2,1 / 16"``), an ImageMagick kernel string (``"3x3+0+0: ..."``), a ``.npy`` file,
+    a libvips ``.mat`` matrix file, or several of these joined by ``|``, a chain applied one after
+    another (``"blur | edge"``, named ``blur+edge``). A bank without ``combine`` stands for its
+    kernels, each giving its own map. Inline and ImageMagick kernels are named ``inline1``,
+    ``inline2``, ... by their position among the inline ones; with ``unique`` every name must be unique
+    (they name the output files; a depthwise convolution may use one kernel on several channels).
     """
     entries: list[Entry] = []
-    inline_count = 0
+    inline = _Numbering()
     for spec in specs:
         text = spec.strip()
-        lowered = text.lower()
-        if lowered.endswith(".npy"):
-            entries.extend(load_npy_kernels(Path(text)))
-        elif lowered.endswith(".mat"):
-            entries.append(load_mat_kernel(Path(text)))
-        elif text in library:
-            entry = library[text]
+        if "|" in text:
+            entries.append(_chain(text, library, inline))
+            continue
+        for entry in _entries(text, library, inline):
             entries.extend(entry.expand())
-        elif ":" in text or text in GENERATORS:
-            entries.append(generated_kernel(text))
-        elif _INLINE.fullmatch(text):
-            inline_count += 1
-            entries.append(parse_inline(text, name=f"inline{inline_count}"))
-        elif re.search(r"\d", text) and re.search(r"[;,]", text):
-            parse_inline(text)  # a matrix with a typo: raises the message that points at it
-        else:
-            hint = did_you_mean(text, library.names()) or "; 'convcli kernels list' shows them all"
-            raise KernelError(f"unknown kernel '{text}'{hint}")
     seen: set[str] = set()
     for entry in entries if unique else ():
         if entry.name in seen:

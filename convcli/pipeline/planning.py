@@ -23,6 +23,7 @@ from convcli.imageio.reading import STDIN, count_frames, display_name, megapixel
 from convcli.imageio.writing import FORMAT_EXTENSIONS, FRAME_FORMATS, WRITE_FORMATS, check_format, output_format
 from convcli.kernels.composite import Bank
 from convcli.kernels.entry import Entry
+from convcli.kernels.kernel import check_anchor_padding
 from convcli.pipeline.options import ApplyOptions
 from convcli.pixels.mapping import resolve_map
 
@@ -144,6 +145,7 @@ def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | s
         )
     _check_reach(entries, options)
     _check_combined_sizes(entries, options)
+    check_anchor_padding(entries, options.settings.padding)
     run = _Run(images, groups, output, options)
     frame_counts: dict[Path, int] = {}  # each input's header read once, whatever the number of kernels
     targets = []
