@@ -132,7 +132,7 @@ def apply(
     convcli apply "samples/*.png" -k emboss -o out --dry-run
     convcli apply samples/sunset16.png -k gaussian:size=9,sigma=2 -o soft.png
     convcli apply samples/shapes.png -k "1,2,1; 2,4,2; 1,2,1 / 16" -o soft.png
-    convcli apply samples/shapes.png -k "3x3: 0,-1,0,-1,5,-1,0,-1,0" -o sharp.png
+    convcli apply samples/shapes.png -k "3x3: 0,-1,0,-1,5,-1,0,-1,0" -o im.png
     convcli apply samples/shapes.png -k "blur | edge" -o outline.png
     convcli apply samples/zoneplate.png -k sobel_x --flip --map offset -o gx.png
     convcli apply samples/shapes.png -k edge -s 2 -b zero -o half.png
