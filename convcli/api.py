@@ -58,8 +58,8 @@ def _entries(spec, kernels_files) -> list[Entry]:
         return resolve_kernels([os.fspath(spec)], load_library(_files(kernels_files)), unique=False)
     try:
         array = np.asarray(spec)
-    except ValueError:  # ragged rows
-        array = np.asarray(spec, dtype=object)
+    except ValueError:  # ragged rows: the kernel's own checks say which row
+        return [Kernel(name="array", weights=spec, source="kernel array")]
     if array.ndim == 3:
         return [Kernel(name=f"array_{index}", weights=plane, source="kernel array")
                 for index, plane in enumerate(array)]
@@ -242,7 +242,7 @@ class _Filtering:
         planes = values if alpha is None else np.dstack([values, alpha])
         if image.dtype.kind == "u" and self.policy != "raw":
             depth = 16 if image.dtype == np.uint16 and not self.options.pixels_drawn else 8
-            planes = quantise(np.array(planes, dtype=np.float32), depth)  # quantise works in place on its own copy
+            planes = quantise(planes, depth)
         if channels == 1 and image.ndim == 3:  # H x W x 1 in, H x W x 1 out
             planes = planes[..., None]
         return planes
@@ -325,6 +325,12 @@ def filter_image(image, kernel, *, kernels_files: str | os.PathLike | Iterable[s
         floats in, floats out (float64 for float64, float32 otherwise), mapped to [0, 1] by ``map``, with
         NaN where a missing input (NaN, ``nodata``) was read. A channel axis of 1 is kept.
 
+    Notes
+    -----
+    A kernel given by name is resolved (the kernel files read) at each call; for many images, resolve it
+    once with :class:`KernelFilter` (``image.filter(f)``) or pass the weights of :func:`kernel`.
+    Only what the weights do is then kept: a name's ``bias``, ``flip`` and preferred ``map`` are not.
+
     Raises
     ------
     KernelError
@@ -355,6 +361,9 @@ def filter_image(image, kernel, *, kernels_files: str | os.PathLike | Iterable[s
                            map=map, combine=combine, colormap=colormap, overlay=overlay, alpha=alpha, verify=verify)
     if isinstance(image, Image.Image):
         return filtering.pil(image)
+    if isinstance(image, (str, os.PathLike)):
+        raise ParameterError(f"`image` must be a PIL image or an array, not a file name ({os.fspath(image)!r}): "
+                             "open the file with PIL.Image.open")
     return filtering.array(np.asarray(image))
 
 

@@ -158,13 +158,16 @@ CLI_CASES = [
     ("sprite.png", "edge", ["--map", "minmax"]),
     ("zoneplate.png", "1,2,0; 0,1,0; 0,0,-2", ["--flip", "--dilation", "2", "--padding", "valid"]),
     ("zoneplate.png", "edge", ["--colormap", "viridis"]),
+    ("shapes.png", "soft_edges", ["--kernels", str(SAMPLES / "my_kernels.toml")]),  # a chain, its map clip
+    ("sprite.png", "diagonal", ["--kernels", str(SAMPLES / "my_kernels.toml"), "--stride", "3"]),  # a bias
+    ("shapes.png", "relief", ["--kernels", str(SAMPLES / "my_kernels.toml"), "--combine", "max"]),
 ]
 
 
 def _options(extra: list[str]) -> dict:
     options, words = {}, iter(extra)
     for word in words:
-        key = word.lstrip("-").replace("-", "_")
+        key = {"kernels": "kernels_files"}.get(word.lstrip("-"), word.lstrip("-").replace("-", "_"))
         if key in ("gray", "flip"):
             options[key] = True
         elif key != "frame":
@@ -286,6 +289,16 @@ def test_a_bank_needs_combine_which_reduces_its_maps():
     out = convcli.filter_image(picture, np.stack([SOBEL_X, SOBEL_Y]), combine="magnitude", map="raw")
     expected = np.hypot(brute_force(picture, SOBEL_X), brute_force(picture, SOBEL_Y))
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_file_name_or_ragged_rows_are_refused_with_what_to_do(tmp_path):
+    with pytest.raises(ParameterError) as caught:
+        convcli.filter_image("photo.png", "blur")
+    assert str(caught.value) == ("image must be a PIL image or an array, not a file name ('photo.png'): open the "
+                                 "file with PIL.Image.open")
+    with pytest.raises(KernelError) as caught:
+        convcli.filter_image(np.zeros((3, 3)), [[1, 2], [3]])
+    assert str(caught.value) == "kernel array: kernel 'array': weights: row 2 has 1 values, row 1 has 2"
 
 
 def test_bad_arrays_and_options_name_the_parameter():
