@@ -388,6 +388,16 @@ def test_kernel_filter_options_and_errors():
                                  "first, or use convcli.filter_image")
 
 
+def test_conv2d_given_a_name_points_to_the_api():
+    with pytest.raises(ParameterError) as caught:
+        convcli.conv2d(np.zeros((4, 4)), "sharpen")
+    assert str(caught.value) == ("kernel must be an array of weights; got the string 'sharpen': "
+                                 "convcli.kernel('sharpen') gives its weights, and convcli.filter_image takes it "
+                                 "as it is")
+    np.testing.assert_allclose(convcli.conv2d(np.eye(4), convcli.kernel("sharpen")),
+                               brute_force(np.eye(4), SHARPEN), rtol=1e-12)
+
+
 # ------------------------------------------------------------------------------------------ start-up
 
 
