@@ -8,7 +8,17 @@
 
 __version__ = "0.1.0"
 
-from convcli.errors import ConvcliError, InputError, KernelError, OutputError, ParameterError
+from convcli.errors import (
+    ConvcliError,
+    InputError,
+    KernelError,
+    OutputError,
+    ParameterError,
+    UnfoldableKernelError,
+)
+
+#: The names of :mod:`convcli.api`, imported on first use: it loads Pillow and the pipeline.
+_API = ("kernel", "filter_image", "KernelFilter")
 
 
 def __getattr__(name: str):
@@ -17,15 +27,23 @@ def __getattr__(name: str):
         from convcli.engine import conv
 
         return getattr(conv, name)
+    if name in _API:
+        from convcli import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'convcli' has no attribute {name!r}")
 
 __all__ = [
     "ConvcliError",
     "InputError",
     "KernelError",
+    "KernelFilter",
     "OutputError",
     "ParameterError",
+    "UnfoldableKernelError",
     "__version__",
     "conv2d",
+    "filter_image",
+    "kernel",
     "output_shape",
 ]

@@ -78,6 +78,10 @@ class KernelError(ConvcliError):
     """A kernel cannot be found, parsed or validated."""
 
 
+class UnfoldableKernelError(KernelError):
+    """An entry is not the weights of one kernel or of a bank (a layer's channels summed, a chain too large to fold)."""
+
+
 class InputError(ConvcliError):
     """An input image is missing, unreadable, corrupt or of an unsupported kind."""
 

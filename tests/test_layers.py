@@ -41,6 +41,8 @@ def test_the_layer_contracts_are_kept(lint_imports):
     ("engine/settings.py", "import rich.console", "Only the command line imports typer and rich BROKEN"),
     ("kernels/kernel.py", "from convcli.pipeline import results", "BROKEN"),
     ("pipeline/process.py", "import tifffile", "Only the image files layer imports the codecs BROKEN"),
+    ("api.py", "import typer", "Only the command line imports typer and rich BROKEN"),
+    ("pipeline/batch.py", "from convcli import api", "BROKEN"),  # the root's lazy import is excused, not this
 ])
 def test_a_wrong_import_breaks_a_contract(lint_imports, tmp_path, module, line, broken):
     shutil.copytree(ROOT / "convcli", tmp_path / "convcli")

@@ -65,6 +65,9 @@ class Choice:
 
 def check_kernel(kernel: object) -> np.ndarray:
     """``kernel`` as an array, when it is a non-empty finite ``kh x kw`` or ``N x kh x kw`` of numbers."""
+    if isinstance(kernel, str):  # a name or a -k form: the API above the engine resolves those
+        raise ParameterError(f"`kernel` must be an array of weights; got the string {kernel!r}: convcli.kernel"
+                             f"({kernel!r}) gives its weights, and convcli.filter_image takes it as it is")
     array = np.asarray(kernel)
     if array.dtype.kind not in "biuf":
         raise ParameterError(f"`kernel` must hold real numbers; got dtype {array.dtype}")
