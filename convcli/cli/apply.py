@@ -13,6 +13,7 @@ from convcli.cli.app import app, err_console, out_console
 from convcli.cli.options import (
     OUTPUT,
     Boundary,
+    ChannelOption,
     ColormapOption,
     CombineOption,
     Cval,
@@ -77,6 +78,7 @@ def apply(
     dilation: Dilation = 1,
     method: MethodOption = Method.auto,
     gray: Gray = False,
+    channel: ChannelOption = None,
     frame: FrameOption = None,
     mapping: Map = MapPolicy.auto,
     name: Name = DEFAULT_NAME,
@@ -138,7 +140,7 @@ def apply(
     options = ApplyOptions(settings, gray=gray, map=mapping.value, verify=verify, name=name,
                            colormap=colormap and colormap.value, overlay=overlay, quality=quality, stack=stack,
                            combine=combine and combine.value, max_pixels=max_pixels, format=output_format,
-                           frame=frame)
+                           frame=frame, channel=channel)
     if str(output) == "-" and "-" in (str(report_json), str(manifest), str(montage)):
         raise ParameterError("`output` - writes the image to standard output; give `report_json`, `manifest` "
                              "and `montage` files of their own")
