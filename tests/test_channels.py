@@ -316,3 +316,13 @@ def test_a_bad_channel_name_is_a_usage_error():
     assert result.exit_code == 2
     assert errors(result) == ["Error: --channel takes channel names R, G, B, A (RGB, RGBA images) or L (gray), "
                               "indices from 0, or a run of letters such as RG; got 'Q'"]
+
+
+def test_the_manifest_names_the_selection_as_one_spelling():
+    from convcli.pipeline.manifest import fingerprint
+
+    digest, settings = fingerprint([], ApplyOptions(channel="r, alpha"))
+    assert settings["options"]["channel"] == "R,A"
+    assert digest == fingerprint([], ApplyOptions(channel="RA"))[0]
+    assert digest != fingerprint([], ApplyOptions(channel="R"))[0]
+    assert fingerprint([], ApplyOptions())[1]["options"]["channel"] is None
