@@ -346,3 +346,40 @@ def test_a_separable_plan_is_filtered_whole(tmp_path, monkeypatch):
     target = Target(source, (ENTRIES["separable-25x21"],), tmp_path / "o.npy", ("raw",))
     with pytest.raises(TileDependent):
         bands.write_in_bands(load_still(source).samples, target, ApplyOptions(map="raw"))
+
+
+@pytest.mark.parametrize(("kind", "suffix", "channel", "policy"), [
+    ("rgb8", ".png", "R,B", "clip"),
+    ("rgb8", ".npy", "G", "raw"),
+    ("rgba8", ".png", "A", "abs"),
+    ("rgba8", ".png", "R,A", "minmax"),
+    ("rgba8", ".tif", "G", "offset"),
+    ("rgb16", ".png", "0,2", "minmax"),
+    ("rgb16", ".tif", "B", "clip"),
+    ("gray8", ".png", "L", "clip"),
+])
+@pytest.mark.parametrize("name", ["3x3", "31x3-tall", "chain", "bank-max"])
+def test_channels_passed_through_are_banded_alike(tmp_path, monkeypatch, name, kind, suffix, channel, policy):
+    """``channel``: the selected channels filtered, the others copied, the same in bands as whole, and banded."""
+    source = tmp_path / ("in.tif" if kind == "rgb16" else "in.png")
+    write_input(source, kind)
+    calls = []
+    original = bands.write_in_bands
+    monkeypatch.setattr(process, "write_in_bands", lambda *a, **k: calls.append(1) or original(*a, **k))
+    whole, banded, _ = run_both(tmp_path, source, ENTRIES[name], ApplyOptions(channel=channel), suffix, monkeypatch,
+                                policy)
+    assert_same(whole, banded)
+    assert calls  # the bands were written, not given up for the whole image
+    stored = read_output(source)
+    picked = {"R,B": [0, 2], "G": [1], "A": [3], "R,A": [0, 3], "0,2": [0, 2], "B": [2], "L": [0]}[channel]
+    planes = stored if stored.ndim == 3 else stored[..., None]
+    kept = [c for c in range(planes.shape[2]) if c not in picked]
+    if suffix == ".png":  # Pillow reads 16-bit colour PNGs as 8-bit
+        import imagecodecs
+
+        whole = imagecodecs.png_decode((tmp_path / "whole.png").read_bytes())
+    out = whole if whole.ndim == 3 else whole[..., None]
+    if suffix == ".npy":
+        assert np.array_equal(out[..., kept], planes[..., kept] / np.float32(255))
+    else:
+        assert np.array_equal(out[..., kept], planes[..., kept])

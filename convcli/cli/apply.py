@@ -14,6 +14,7 @@ from convcli.cli.options import (
     OUTPUT,
     Anchor,
     Boundary,
+    ChannelOption,
     ColormapOption,
     CombineOption,
     Cval,
@@ -79,6 +80,7 @@ def apply(
     dilation: Dilation = 1,
     method: MethodOption = Method.auto,
     gray: Gray = False,
+    channel: ChannelOption = None,
     frame: FrameOption = None,
     mapping: Map = MapPolicy.auto,
     name: Name = DEFAULT_NAME,
@@ -155,7 +157,7 @@ def apply(
     options = ApplyOptions(settings, gray=gray, map=mapping.value, verify=verify, name=name,
                            colormap=colormap and colormap.value, overlay=overlay, quality=quality, stack=stack,
                            combine=combine and combine.value, max_pixels=max_pixels, format=output_format,
-                           frame=frame)
+                           frame=frame, channel=channel)
     if str(output) == "-" and "-" in (str(report_json), str(manifest), str(montage)):
         raise ParameterError("`output` - writes the image to standard output; give `report_json`, `manifest` "
                              "and `montage` files of their own")

@@ -92,6 +92,12 @@ Dilation = Annotated[int, typer.Option("--dilation", "-d", min=1, metavar="D", r
                                        help="Spacing between kernel taps, >= 1.")]
 MethodOption = Annotated[Method, typer.Option("--method", rich_help_panel=ENGINE, help="Engine path.")]
 Gray = Annotated[bool, typer.Option("--gray", help="Convert to luminance first (one channel).")]
+ChannelOption = Annotated[str | None, typer.Option(
+    "--channel", metavar="CHANNELS", show_default=False,
+    help="Filter only these channels and write the others as they were read (ImageMagick's -channel): R, G, B, "
+         "A (RGB and RGBA images), L (gray), indices from 0 (colour, then alpha), or letters as in RG. A selected "
+         "A is filtered as a plain channel; otherwise the alpha is kept. Needs --stride 1 and --padding same; "
+         "not with --gray.")]
 Map = Annotated[MapPolicy, typer.Option(
     "--map", "-m", rich_help_panel=OUTPUT,
     help="Float results to pixels: clip to [0, 1]; abs |v|; offset v + 0.5 (0 is mid-grey); minmax "

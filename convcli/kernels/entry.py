@@ -76,6 +76,11 @@ class Entry(ABC):
         return False
 
     @property
+    def per_channel(self) -> bool:
+        """Whether it filters each channel on its own (a layer channel and a depthwise convolution mix them)."""
+        return all(member.per_channel for member in self.members)
+
+    @property
     @abstractmethod
     def auto_map(self) -> str:
         """What ``--map auto`` becomes for it: its own ``map``, else ``abs`` when its results are signed

@@ -59,6 +59,7 @@ class Layer(Entry):
 
 
     kind = "layer"
+    per_channel = False
 
     @property
     def auto_map(self) -> str:
@@ -121,6 +122,7 @@ class Depthwise(Composite):
                               f"needs one column per depthwise kernel ({len(self.kernels)})")
 
     kind = "depthwise"
+    per_channel = False
 
     @property
     def structure(self) -> str:

@@ -37,9 +37,10 @@ from convcli.engine.plan import TileDependent
 from convcli.engine.settings import Settings
 from convcli.engine.threads import default_workers, share_blas
 from convcli.imageio import tiff
+from convcli.imageio.reading import display_name
 from convcli.imageio.samples import Samples
 from convcli.imageio.writing import ARRAY_FORMATS, output_format, quantise, sample_depth
-from convcli.kernels.composite import apply_side_by_side
+from convcli.pipeline.channels import filter_picked, restore
 from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
@@ -154,7 +155,8 @@ class BandMaps:
 
     band: Band
     maps: list[tuple[np.ndarray, np.ndarray | None]]
-    base: np.ndarray  # the band's input colour at the output rows (for an overlay)
+    base: np.ndarray  # the band's input colour at the output rows (for an overlay, and `channel`)
+    base_alpha: np.ndarray | None  # and its alpha
     convolver: Convolver
     note: str
     filter_ms: float
@@ -167,12 +169,15 @@ def filter_band(samples: Samples, target: Target, options: ApplyOptions, band: B
     color, alpha = samples.rows(band.start, band.end, gray=options.gray, nodata=settings.nodata)
     # The run's nodata values are NaN by now, in the units the engine computes in.
     convolver = Convolver(replace(settings, nodata=None), verify=options.verify, band_of=samples.height)
-    results = apply_side_by_side(target.entries, color, alpha, convolver)
+    picked = None if options.channel is None else \
+        options.channel.pick(samples.channels, samples.alpha, display_name(target.source))
+    results = filter_picked(target.entries, color, alpha, convolver, picked)
     rows = slice(band.skip, band.skip + band.stop - band.first)
     maps = [(r.color[rows], None if r.alpha is None else r.alpha[rows]) for r in results]
-    base = color[band.first - band.start:band.stop - band.start]
+    kept = slice(band.first - band.start, band.stop - band.start)
     note = "; ".join(filter(None, (r.note for r in results)))
-    return BandMaps(band, maps, base, convolver, note, (time.perf_counter() - started) * 1e3 - convolver.verify_ms)
+    return BandMaps(band, maps, color[kept], None if alpha is None else alpha[kept], convolver, note,
+                    (time.perf_counter() - started) * 1e3 - convolver.verify_ms)
 
 
 def in_order(job: Callable[[Band], object], bands: list[Band], workers: int) -> Iterator:
@@ -365,11 +370,14 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
                 color = np.where(found, np.float32(np.nan), color)
         mapped = render(color, "global" if span is not None else policy, global_range=span,
                         colormap=options.colormap, base=filtered.base if options.overlay else None)
+        values = mapped.values
+        if options.channel is not None:  # the channels not picked are written as they were read
+            picked = options.channel.pick(samples.channels, samples.alpha, display_name(target.source))
+            values, alpha = restore(values, filtered.base, filtered.base_alpha, picked)
         if floats:  # raw maps, and every map in .npy and .npz, are written as float32
-            color_samples = np.asarray(mapped.values, dtype=np.float32)
+            color_samples = np.asarray(values, dtype=np.float32)
             alpha_samples = None if alpha is None else np.asarray(alpha, dtype=np.float32)
         else:
-            values = mapped.values
             if alpha is not None:  # quantised together with its alpha, as the writers do (a float64 alpha
                 common = np.result_type(values, alpha)  # makes the colour float64 there)
                 values, alpha = values.astype(common, copy=False), alpha.astype(common, copy=False)
@@ -383,7 +391,7 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
                       for row in range(0, len(planes), strip_rows)]
             color_samples, alpha_samples = planes[:0], None
         width = color.shape[1]
-        filtered.maps, filtered.base = [], None  # done with: not sent back from a Dask worker
+        filtered.maps, filtered.base, filtered.base_alpha = [], None, None  # not sent back from a Dask worker
         return _Done(color_samples, alpha_samples, strips, filtered, mapped.clipped_low, mapped.clipped_high,
                      mapped.values.size, missing, (mapped_at - started) * 1e3,
                      (time.perf_counter() - mapped_at) * 1e3, width)

@@ -25,6 +25,7 @@ def fingerprint(entries: list[Entry], options: ApplyOptions) -> tuple[str, dict]
     """A SHA-256 over convcli's version, the options and every kernel's weights: the same fingerprint
     means the same outputs for the same inputs."""
     flat = {**asdict(options.settings), **{k: v for k, v in asdict(options).items() if k != "settings"}}
+    flat["channel"] = None if options.channel is None else str(options.channel)  # "R,A", as it is spelled
     settings = {"convcli": __version__, "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in flat.items()},
                 "kernels": [entry.describe() for entry in entries]}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()

@@ -11,6 +11,7 @@ from convcli.engine.settings import Settings
 from convcli.errors import ParameterError
 from convcli.imageio.frames import FrameSelection
 from convcli.imageio.writing import output_format
+from convcli.pipeline.channels import ChannelSelection
 from convcli.pixels.mapping import check_map
 
 #: The fields a ``name`` template may use.
@@ -44,6 +45,7 @@ class ApplyOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     format: str | None = None  # the output format by extension (``png``), for ``-`` and the names made
     frame: str | None = None  # which frames of each input (``0``, ``2-5``, ``all``); None for every frame
+    channel: ChannelSelection | str | None = None  # filter only these channels (``R,G``): see pipeline.channels
 
     def __post_init__(self) -> None:
         if not isinstance(self.settings, Settings):
@@ -66,6 +68,24 @@ class ApplyOptions:
         FrameSelection.parse(self.frame)
         if self.combine and self.stack:
             raise ParameterError("`stack` keeps every map and `combine` reduces them to one: choose one")
+        if self.channel is not None:
+            self._check_channel()
+
+    def _check_channel(self) -> None:
+        if not isinstance(self.channel, ChannelSelection):
+            object.__setattr__(self, "channel", ChannelSelection.parse(self.channel))
+        if self.gray:
+            raise ParameterError("`channel` filters some of the image's channels and `gray` makes one channel of "
+                                 "them all: choose one")
+        if self.settings.stride != 1 or self.settings.padding != "same":
+            raise ParameterError("`channel` passes the other channels through, so each map must be the size of its "
+                                 "input: `stride` 1 and `padding` same")
+        if self.pixels_drawn:
+            raise ParameterError("`channel` writes the other channels as they are; `colormap` and `overlay` draw "
+                                 "the map in colours of their own: choose one")
+        if self.settings.nodata is not None:
+            raise ParameterError("`channel` passes the other channels through as they are stored, and `nodata` "
+                                 "marks values missing in every channel: leave out one of them")
 
     @property
     def frame_selection(self) -> FrameSelection | None:

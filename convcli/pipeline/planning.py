@@ -146,6 +146,7 @@ def plan(inputs: list[Path | InputImage], entries: list[Entry], output: Path | s
     _check_reach(entries, options)
     _check_combined_sizes(entries, options)
     check_anchor_padding(entries, options.settings.padding)
+    _check_channel(entries, options)
     run = _Run(images, groups, output, options)
     frame_counts: dict[Path, int] = {}  # each input's header read once, whatever the number of kernels
     targets = []
@@ -200,6 +201,14 @@ def _check_combined_sizes(entries: list[Entry], options: ApplyOptions) -> None:
             raise ParameterError(f"`combine` {entry.combine} needs maps of one size, but with `padding` "
                                  f"{options.settings.padding} kernels of different sizes ({listed}) give maps of "
                                  "different sizes; use `padding` same, or `stack` to keep the maps side by side")
+
+
+def _check_channel(entries: list[Entry], options: ApplyOptions) -> None:
+    """Refuse, before any work, ``channel`` with an entry that mixes the channels it would filter one by one."""
+    mixing = next((entry for entry in entries if not entry.per_channel), None)
+    if options.channel is not None and mixing is not None:
+        raise ParameterError(f"`channel` filters each channel on its own, and {mixing.kind} '{mixing.name}' mixes "
+                             "the channels: leave out `channel`")
 
 
 def _check_reach(entries: list[Entry], options: ApplyOptions) -> None:

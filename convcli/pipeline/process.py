@@ -20,8 +20,8 @@ from convcli.imageio.atomic import STDOUT, make_folder
 from convcli.imageio.reading import Frames, Still, display_name, load_frames, load_still, picture_of, refuse_bomb
 from convcli.imageio.samples import mark_nodata
 from convcli.imageio.writing import output_format, save_frames, save_image, save_stack
-from convcli.kernels.composite import apply_side_by_side
 from convcli.pipeline.bands import target_reach, value_ranges, write_in_bands
+from convcli.pipeline.channels import Picked, filter_picked, restore
 from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
@@ -106,7 +106,8 @@ def _whole_ranges(frames: Frames, target: Target, options: ApplyOptions) -> list
             continue
         for picture in frames.pictures:
             try:
-                color = entry.apply(picture.color, picture.alpha, Convolver(options.settings)).color
+                color = filter_picked((entry,), picture.color, picture.alpha, Convolver(options.settings),
+                                      _picked(picture, options, target.source))[0].color
             except ConvcliError:
                 continue
             if np.isfinite(color).any():
@@ -167,6 +168,10 @@ def process_source(source: Path, targets: list[Target], options: ApplyOptions,
             still, load_ms = _load_still(source, targets, options)
         if still is None:
             frames, load_ms = _load(source, data, options)
+        if still is not None and options.channel is not None:  # a file without the channels named fails
+            options.channel.pick(still.samples.channels, still.samples.alpha, display_name(source))  # now, once
+        for picture in frames.pictures if frames is not None else ():
+            _picked(picture, options, source)
     except Exception as error:
         outcome.failures.append(_failure(source, error))
         return outcome
@@ -215,6 +220,13 @@ class _Rendered:
         return self.per_frame[0]
 
 
+def _picked(picture, options: ApplyOptions, source: Path) -> Picked | None:
+    """The channels of ``picture`` that ``channel`` selects (None: all, as without it)."""
+    if options.channel is None:
+        return None
+    return options.channel.pick(picture.channels, picture.alpha is not None, display_name(source))
+
+
 def _shared_ranges(target: Target, results: list) -> list[tuple[float, float] | None]:
     """For each entry mapped ``minmax``, the range over all the frames (an animation is one map, so
     its brightness does not flicker from frame to frame); None for the other entries and for stills."""
@@ -236,6 +248,7 @@ def _render(frames: Frames, target: Target, results: list, options: ApplyOptions
     may_miss = options.settings.nodata is not None or any(p.bit_depth == 32 for p in frames.pictures)
     for picture, filtered_frame in zip(frames.pictures, results):
         base = picture.color if options.overlay else None
+        picked = _picked(picture, options, target.source)
         layers = []
         for entry, policy, span, filtered in zip(target.entries, target.maps, shared, filtered_frame):
             color = filtered.color
@@ -246,7 +259,10 @@ def _render(frames: Frames, target: Target, results: list, options: ApplyOptions
                     color = np.where(missing, np.float32(np.nan), color)  # not clipped to 0 or 1 as an infinity
             mapped = render(color, "global" if span else policy, global_range=span or global_range,
                             colormap=options.colormap, base=base)
-            layers.append((entry.name, mapped.values, filtered.alpha))
+            values, alpha = mapped.values, filtered.alpha
+            if picked is not None:  # the channels not picked are written as they were read
+                values, alpha = restore(values, picture.color, picture.alpha, picked)
+            layers.append((entry.name, values, alpha))
             rendered.low += mapped.clipped_low
             rendered.high += mapped.clipped_high
             rendered.count += mapped.values.size
@@ -278,8 +294,8 @@ def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms
     # The run's nodata values are NaN by now (see _load), in the units the engine computes in.
     convolver = Convolver(replace(options.settings, nodata=None), verify=options.verify)
     t0 = time.perf_counter()
-    results = [apply_side_by_side(target.entries, picture.color, picture.alpha, convolver)
-               for picture in frames.pictures]
+    results = [filter_picked(target.entries, picture.color, picture.alpha, convolver,
+                             _picked(picture, options, target.source)) for picture in frames.pictures]
     t1 = time.perf_counter()
     rendered = _render(frames, target, results, options, global_range)
     t2 = time.perf_counter()
