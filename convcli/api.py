@@ -29,9 +29,9 @@ from convcli.imageio.reading import Picture, array_samples, picture_of, pillow_s
 from convcli.imageio.writing import quantise
 from convcli.kernels.composite import Bank
 from convcli.kernels.entry import Entry
-from convcli.kernels.kernel import Kernel
+from convcli.kernels.kernel import Kernel, check_anchor_padding
 from convcli.kernels.library import load_library
-from convcli.kernels.specs import resolve_kernels
+from convcli.kernels.specs import parse_anchor, resolve_kernels, with_anchor
 from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
 from convcli.pixels.mapping import resolve_map
@@ -154,7 +154,8 @@ class _Filtering:
                  boundary: str = DEFAULT_BOUNDARY, cval: float = 0.0, dilation: int = 1, flip: bool = False,
                  method: str = "auto", nan: str = "propagate", nodata: float | None = None, gray: bool = False,
                  map: str = "auto", combine: str | None = None, colormap: str | None = None, overlay: bool = False,
-                 alpha: bool | None = None, verify: bool = False) -> None:
+                 alpha: bool | None = None, anchor: str | tuple[int, int] | None = None,
+                 verify: bool = False) -> None:
         settings = Settings(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation,
                             flip=flip, method=method, nan=nan, nodata=nodata)
         if not isinstance(gray, bool):
@@ -165,6 +166,10 @@ class _Filtering:
                                     overlay=overlay, verify=verify)
         self.alpha = alpha
         entries = _entries(kernel, kernels_files)
+        if anchor is not None:  # as `convcli apply --anchor`
+            text = anchor if isinstance(anchor, str) else ",".join(str(value) for value in anchor)
+            entries = with_anchor(entries, parse_anchor(text))
+            check_anchor_padding(entries, settings.padding)
         if combine:  # as `convcli apply --combine`: the kernels become one bank reduced to one map
             entries = [Bank(combine, tuple(entries), combine=combine,
                             description=f"{combine} of {', '.join(e.name for e in entries)}")]
@@ -275,7 +280,7 @@ def filter_image(image, kernel, *, kernels_files: str | os.PathLike | Iterable[s
                  dilation: int = 1, flip: bool = False, method: str = "auto", nan: str = "propagate",
                  nodata: float | None = None, gray: bool = False, map: str = "auto", combine: str | None = None,
                  colormap: str | None = None, overlay: bool = False, alpha: bool | None = None,
-                 verify: bool = False):
+                 anchor: str | tuple[int, int] | None = None, verify: bool = False):
     """Filter a PIL image or an array with a kernel, as ``convcli apply`` filters a file, and return the
     same form.
 
@@ -309,8 +314,11 @@ def filter_image(image, kernel, *, kernels_files: str | os.PathLike | Iterable[s
     alpha : bool, optional
         For arrays: whether the last channel is opacity. By default arrays of 2 and 4 channels have one
         (LA, RGBA, as ``numpy.asarray`` of a PIL image gives them); PIL images say so by their mode.
+    anchor : (int, int) or str, optional
+        The tap, ``(row, column)`` of the weights from 0, that lands on each output pixel, as ``--anchor``
+        (default: the centre, ``((kh - 1) // 2, (kw - 1) // 2)``); with ``padding="same"`` only.
     verify : bool
-        Check every correlation against ``scipy.signal``, as ``--verify``.
+        Check every correlation against SciPy, as ``--verify``.
 
     Returns
     -------
@@ -358,7 +366,8 @@ def filter_image(image, kernel, *, kernels_files: str | os.PathLike | Iterable[s
     """
     filtering = _Filtering(kernel, kernels_files=kernels_files, stride=stride, padding=padding, boundary=boundary,
                            cval=cval, dilation=dilation, flip=flip, method=method, nan=nan, nodata=nodata, gray=gray,
-                           map=map, combine=combine, colormap=colormap, overlay=overlay, alpha=alpha, verify=verify)
+                           map=map, combine=combine, colormap=colormap, overlay=overlay, alpha=alpha, anchor=anchor,
+                           verify=verify)
     if isinstance(image, Image.Image):
         return filtering.pil(image)
     if isinstance(image, (str, os.PathLike)):

@@ -408,3 +408,21 @@ def test_import_convcli_loads_no_api_and_the_api_loads_no_scipy_or_cli():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.strip() == "set() set()"
+
+
+@pytest.mark.parametrize("anchor", [(0, 0), "2,1", (1, 2)])
+def test_filter_image_takes_an_anchor_as_opencv_does(anchor):
+    import cv2
+
+    rng = np.random.default_rng(4)
+    pixels = rng.random((9, 11))
+    weights = np.arange(1.0, 10.0).reshape(3, 3) / 45
+    row, col = (int(v) for v in anchor.split(",")) if isinstance(anchor, str) else anchor
+    got = convcli.filter_image(pixels, weights, anchor=anchor, map="raw", boundary="zero")
+    expected = cv2.filter2D(pixels, cv2.CV_64F, weights, anchor=(col, row), borderType=cv2.BORDER_CONSTANT)
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_filter_image_refuses_an_anchor_outside_the_kernel():
+    with pytest.raises(convcli.ParameterError, match="anchor 3,0 is outside kernel"):
+        convcli.filter_image(np.zeros((4, 4)), "sharpen", anchor=(3, 0))
