@@ -134,7 +134,7 @@ def _rolled(kind: str, kernel: str, notices: list[Notice], maps: list[MapResult]
                 f"{_span([n.share for n in notices])} of full scale)")
     else:
         counts = _span([n.share for n in notices], lambda value: f"{value:.0f}")
-        text = (f"{len(notices)} of {len(maps)} outputs hold values that read {first.about} ({counts} each), "
+        text = (f"{len(notices)} of {len(maps)} outputs hold values that read {first.about} ({counts} per output), "
                 "written as 0")
     return _with(text, first.advice)
 
