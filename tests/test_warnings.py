@@ -23,7 +23,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SHARPEN = np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]])
 EDGE = np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])
 STRETCH = "--map minmax stretches each map's own range to 0..1"
-NORMALISE = ('its weights sum to 16: divide them by the sum (a trailing "/ 16" on an inline matrix, '
+NORMALISE = ('its weights sum to 16: divide them by the sum ("/ sum" or "/ 16" after an inline matrix, '
              "normalize = true in a TOML entry) to keep the brightness")
 
 
@@ -105,6 +105,9 @@ def test_a_kernel_that_sums_to_16_is_told_to_normalise():
     result = invoke("apply", "grey.png", "dark.png", "-k", "1,2,1; 2,4,2; 1,2,1", "-o", "out")
     assert warnings(result) == [
         f"warning: inline1: values were clipped in 2 of 2 outputs (100.0% of their values); {NORMALISE}"]
+    for normalised in ("1,2,1; 2,4,2; 1,2,1 / 16", "1,2,1; 2,4,2; 1,2,1 / sum"):  # as the advice says
+        assert warnings(invoke("apply", "grey.png", "-k", normalised, "-o", "n.png")) == []
+        assert np.asarray(Image.open("n.png")).max() == 128
     Path("k.toml").write_text('[kernels.binomial]\nweights = [[1, 2, 1], [2, 4, 2], [1, 2, 1]]\n')
     result = invoke("apply", "grey.png", "-k", "binomial", "--kernels", "k.toml", "-o", "b.png")
     assert warnings(result) == [

@@ -244,6 +244,7 @@ class BatchBar:
                              left=_clock_time(left), description=description)
 
     def __rich__(self) -> Table:
+        """The bar as it is drawn now (printed once, without the live display)."""
         return self.progress.make_tasks_table(self.progress.tasks)
 
 

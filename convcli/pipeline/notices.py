@@ -78,7 +78,7 @@ def clip_advice(kernel: Kernel | None) -> str:
     if abs(kernel.sum - 1) <= UNIT_SUM:
         return ""  # a sharpen overshoots at edges: that is what it does, and minmax would grey it out
     total = f"{kernel.sum:.6g}"
-    return (f"its weights sum to {total}: divide them by the sum (a trailing \"/ {total}\" on an inline matrix, "
+    return (f"its weights sum to {total}: divide them by the sum (\"/ sum\" or \"/ {total}\" after an inline matrix, "
             "normalize = true in a TOML entry) to keep the brightness")
 
 
