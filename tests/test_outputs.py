@@ -76,8 +76,14 @@ def test_report_counts_clipped_values_and_warns():
     assert abs(output["clipped_low"] - np.count_nonzero(values < 0)) <= near
     assert abs(output["clipped_high"] - np.count_nonzero(values > 1)) <= near
     assert output["values"] == values.size
-    percent = 100 * (output["clipped_low"] + output["clipped_high"]) / values.size
-    assert f"warning: out.png: {percent:.1f}% of the values were clipped" in result.stderr
+    # The user asked for clip: the counts are reported, but not warned of.
+    assert "warning:" not in result.stderr
+    result = invoke("apply", "a.png", "-k", "sobel_x", "-o", "out.png", "--map", "offset")
+    shifted = values + 0.5
+    low, high = 100 * np.count_nonzero(shifted < 0) / values.size, 100 * np.count_nonzero(shifted > 1) / values.size
+    assert result.stderr.count("warning:") == 1
+    assert (f"warning: out.png: {low + high:.1f}% of the values were clipped ({low:.1f}% low, {high:.1f}% high); "
+            "--map minmax stretches each map's own range to 0..1\n") in result.stderr
 
 
 def test_global_mapping_shares_one_range_across_two_images():

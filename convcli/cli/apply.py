@@ -141,7 +141,7 @@ def apply(
     cat samples/shapes.png | convcli apply - -k emboss -o - -f png > emboss.png
     ```
     """
-    from convcli.cli.run_view import plan_table, progress_bar, render_run
+    from convcli.cli.run_view import progress_bar, render_plan, render_run
     from convcli.engine.settings import Settings
     from convcli.engine.threads import default_workers
     from convcli.imageio.inputs import expand_inputs
@@ -179,9 +179,9 @@ def apply(
     targets = plan(found.images, chosen, output, options)
     check_side_files(targets, {"report_json": report_json, "manifest": manifest, "montage": montage})
     if dry_run:
-        out_console.print(plan_table(targets))
+        render_plan(targets, out_console)
         out_console.print(f"{len(targets)} outputs from {len(found.images)} inputs; {len(found.skipped)} "
-                          "non-image files passed over; nothing written")
+                          "non-image files passed over; nothing written", soft_wrap=True)
         return
     with progress_bar(err_console, len(found.images), enabled=not quiet) as advance:
         result = run(targets, options, batch, progress=advance, not_images=found.skipped)

@@ -1,24 +1,31 @@
-"""How a run looks on the terminal: the timing report, the progress bar and the ``--dry-run`` plan."""
+"""How a run looks on the terminal: the timing report, the progress bar and the ``--dry-run`` plan.
+
+On a terminal the report and the plan are tables that fit its width by dropping columns, never by folding
+a file or kernel name; in a log or a pipe (or when the names alone are too wide) they are one line per
+output, whole names first, so ``grep`` finds every file.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+from rich.table import Column, Table
 from rich.text import Text
 
 from convcli.cli.app import as_flags
+from convcli.pipeline.notices import summarise
 
 if TYPE_CHECKING:
     from convcli.pipeline.batch import BatchProgress
     from convcli.pipeline.batch import Progress as ProgressCallback
-    from convcli.pipeline.results import RunResult
+    from convcli.pipeline.results import MapResult, RunResult
 
 
 def _varying(result: RunResult, key: str) -> bool:
@@ -35,37 +42,99 @@ def settings_line(result: RunResult) -> str:
     return " · ".join(parts)
 
 
-def timing_table(result: RunResult) -> Table:
-    """A row per output: size, stage times in ms, throughput; method and map when they vary."""
-    extra = [key for key in ("method", "map") if _varying(result, key)]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold",
-                  caption="times in ms; clipped: % of values below 0 / above 1 before clipping",
-                  caption_justify="left")
-    table.add_column("input", overflow="fold", min_width=10)
-    table.add_column("kernel", overflow="fold", min_width=6)
-    table.add_column("size", no_wrap=True)
-    for name in ("load", "conv", "map", "save", "MP/s", "clipped"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for key in extra:
-        table.add_column(key, no_wrap=True)
-    framed = any(m.frames > 1 for m in result.maps)
-    if framed:
-        table.add_column("frames", justify="right", no_wrap=True)
-    for m in result.maps:
-        height, width, channels = m.input_size
-        row = [m.source.name, m.kernel, f"{width}x{height}x{channels}",
-               f"{m.load_ms:.1f}", f"{m.convolve_ms:.1f}", f"{m.map_ms:.1f}", f"{m.save_ms:.1f}",
-               f"{m.megapixels_per_second:.1f}", _clipped(m)]
-        row += [getattr(m, key) for key in extra]
-        row += [str(m.frames)] if framed else []
-        table.add_row(*row)
-    return table
+@dataclass(frozen=True)
+class _Column:
+    """A column of a report table: its header, its cells, and when it gives way to a narrow terminal
+    (``rank`` 0: a name, never dropped; the highest rank goes first)."""
+
+    header: str
+    cells: list[str]
+    rank: int
+    justify: str = "left"
 
 
-def _clipped(m) -> str:
+def _fitted(columns: list[_Column], console: Console, **style) -> tuple[Table, list[_Column]] | None:
+    """A table of the ``columns`` that fit the console's width, dropping the highest ranks first, and the
+    columns dropped; None when even the names do not fit (no name is ever folded or cut)."""
+    kept = list(columns)
+    while True:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", **style)
+        for column in kept:
+            table.add_column(column.header, justify=column.justify, no_wrap=True)
+        for row in zip(*(column.cells for column in kept)):
+            table.add_row(*row)
+        if console.measure(table, options=console.options.update_width(10 ** 6)).maximum <= console.width:
+            return table, [column for column in columns if column not in kept]
+        droppable = [column for column in kept if column.rank]
+        if not droppable:
+            return None
+        kept.remove(max(droppable, key=lambda column: column.rank))
+
+
+def _size(m: MapResult) -> str:
+    height, width, channels = m.input_size
+    return f"{width}x{height}x{channels}"
+
+
+def _columns(result: RunResult) -> list[_Column]:
+    """The timing table's columns; method and map when they vary between outputs, frames when any has several."""
+    maps = result.maps
+    columns = [_Column("input", [m.source.name for m in maps], 0), _Column("kernel", [m.kernel for m in maps], 0),
+               _Column("size", [_size(m) for m in maps], 6)]
+    for header, key, rank in (("load", "load_ms", 8), ("conv", "convolve_ms", 3), ("map", "map_ms", 9),
+                              ("save", "save_ms", 7), ("MP/s", "megapixels_per_second", 4)):
+        columns.append(_Column(header, [f"{getattr(m, key):.1f}" for m in maps], rank, "right"))
+    columns.append(_Column("clipped", [_clipped(m) for m in maps], 1, "right"))
+    columns += [_Column(key, [getattr(m, key) for m in maps], 2) for key in ("method", "map") if _varying(result, key)]
+    if any(m.frames > 1 for m in maps):
+        columns.append(_Column("frames", [str(m.frames) for m in maps], 5, "right"))
+    return columns
+
+
+def _clipped(m: MapResult) -> str:
     """The percentage of values clipped, low and high, or a dash when nothing was."""
     low, high = m.clipped_percent
     return "-" if not (m.clipped_low or m.clipped_high) else f"{low:.1f}/{high:.1f}%"
+
+
+_TIMES = ("load", "conv", "map", "save")
+
+
+def timing_table(result: RunResult, console: Console) -> Table | None:
+    """A row per output: size, stage times in ms, throughput, clipping; method and map when they vary.
+    At the console's width: the columns that do not fit are dropped (the stage times first), the names
+    never; None when the names alone are wider than the console."""
+    columns = _columns(result)
+    fitted = _fitted(columns, console)
+    if fitted is None:
+        return None
+    table, dropped = fitted
+    shown = {column.header for column in columns if column not in dropped}
+    caption = []
+    if shown & set(_TIMES):
+        caption.append("times in ms")
+    if "clipped" in shown:
+        caption.append("clipped: % of values below 0 / above 1 before clipping")
+    if dropped:
+        names = [f"{c.header} (ms)" if c.header == "map" and c.rank == 9 else c.header for c in dropped]
+        caption.append(f"not shown at {console.width} columns: {', '.join(names)}")
+    table.caption, table.caption_justify = "; ".join(caption), "left"
+    return table
+
+
+def output_line(m: MapResult, result: RunResult) -> str:
+    """One output on one line, whole names first, for a log or a pipe: ``input [kernel] -> output: figures``."""
+    source = "standard input" if str(m.source) == "-" else str(m.source)
+    output = "standard output" if str(m.output) == "-" else str(m.output)
+    figures = [_size(m), f"load {m.load_ms:.1f} ms", f"conv {m.convolve_ms:.1f} ms", f"map {m.map_ms:.1f} ms",
+               f"save {m.save_ms:.1f} ms", f"{m.megapixels_per_second:.1f} MP/s"]
+    if m.clipped_low or m.clipped_high:
+        low, high = m.clipped_percent
+        figures.append(f"clipped {low:.1f}% low {high:.1f}% high")
+    figures += [f"{key} {getattr(m, key)}" for key in ("method", "map") if _varying(result, key)]
+    if m.frames > 1:
+        figures.append(f"{m.frames} frames")
+    return f"{source} [{m.kernel}] -> {output}: {', '.join(figures)}"
 
 
 def render_run(result: RunResult, console: Console, quiet: bool = False) -> None:
@@ -76,8 +145,13 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
         _render_stop(result, console)
         return
     if result.maps:
-        console.print(timing_table(result))
-        console.print(Text(settings_line(result), style="dim"))
+        table = timing_table(result, console) if console.is_terminal else None
+        if table is not None:
+            console.print(table)
+        else:  # a log, a pipe, or a terminal too narrow for the names: whole names that grep finds
+            for m in result.maps:
+                console.print(Text(output_line(m, result)), soft_wrap=True)
+        console.print(Text(settings_line(result), style="dim"), soft_wrap=table is None)
         # Why each kernel ran as it did, for its first output (later ones differ only in the estimates).
         reasons = {}
         for m in result.maps:
@@ -92,10 +166,7 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
     notes = dict.fromkeys(m.note for m in result.maps if m.note)
     for note in notes:
         console.print(Text(f"note: {note}", style="cyan"), soft_wrap=True)
-    for m in result.maps:
-        for warning in m.warnings:
-            console.print(Text(f"warning: {as_flags(warning)}", style="yellow"), soft_wrap=True)
-    for warning in clip_warnings(result):
+    for warning in summarise(result):
         console.print(Text(f"warning: {as_flags(warning)}", style="yellow"), soft_wrap=True)
     _render_failures(result, console)
     if result.montage:
@@ -117,26 +188,6 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
     console.print(Text(summary, style="bold"), soft_wrap=True)
 
 
-def clip_warnings(result: RunResult) -> list[str]:
-    """The clipping warnings, one per kernel: an output's own when it is the only one of its kernel,
-    else how many of the kernel's outputs clipped, and how much (a folder of photos gave one per output)."""
-    clipped: dict[str, list] = {}
-    outputs: dict[str, int] = {}
-    for m in result.maps:
-        outputs[m.kernel] = outputs.get(m.kernel, 0) + 1
-        if m.clip_warning:
-            clipped.setdefault(m.kernel, []).append(m)
-    lines = []
-    for kernel, maps in clipped.items():
-        if len(maps) == 1:
-            lines.append(maps[0].clip_warning)
-            continue
-        shares = [100 * (m.clipped_low + m.clipped_high) / max(m.values, 1) for m in maps]
-        lines.append(f"{kernel}: values were clipped in {len(maps)} of its {outputs[kernel]} outputs "
-                     f"({min(shares):.1f}% to {max(shares):.1f}% of their values); `map` minmax or offset keeps them")
-    return lines
-
-
 def _render_stop(result: RunResult, console: Console) -> None:
     if result.stopped:
         console.print(Text(f"Error: {result.stopped}; {len(result.pending)} input{'s' * (len(result.pending) != 1)} "
@@ -151,34 +202,86 @@ def _render_failures(result: RunResult, console: Console) -> None:
         console.print(Text(f"failed: {line}", style="red"), soft_wrap=True)
 
 
+def _clock_time(seconds: float | None) -> str:
+    """``H:MM:SS``, or dashes when not known yet."""
+    if seconds is None:
+        return "-:--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+class _Failed(ProgressColumn):
+    """How many inputs failed: red only when some did."""
+
+    def render(self, task) -> Text:
+        failed = task.fields["failed"]
+        return Text(f"{failed} failed", style="red" if failed else "")
+
+
+class BatchBar:
+    """The progress bar of a batch: the current input (cut short to leave room), the bar, done/total,
+    failed, the rate and the time left; every figure fits at 80 columns, only the input's name gives way.
+    ``clock`` gives the seconds the rate and time left are measured by."""
+
+    def __init__(self, console: Console, total: int, clock: Callable[[], float] = time.perf_counter):
+        name = Column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=0)
+        columns = (TextColumn("{task.description}", table_column=name), BarColumn(bar_width=20),
+                   MofNCompleteColumn(), _Failed(), TextColumn("{task.fields[rate]} images/s"),
+                   TextColumn("{task.fields[left]} left"))
+        self.progress = Progress(*columns, console=console, transient=True, expand=True, get_time=clock)
+        self.task = self.progress.add_task("filtering", total=total, failed=0, rate="-", left=_clock_time(None))
+        self.clock = clock
+        self.started = clock()
+
+    def advance(self, state: BatchProgress) -> None:
+        """Show ``state`` (the callback the batch calls)."""
+        elapsed = max(self.clock() - self.started, 1e-9)
+        rate = state.done / elapsed
+        left = elapsed * (state.total - state.done) / state.done if state.done else None
+        description = "stopping" if state.stopping else state.source.name if state.source else "filtering"
+        self.progress.update(self.task, completed=state.done, failed=state.failed, rate=f"{rate:.1f}",
+                             left=_clock_time(left), description=description)
+
+    def __rich__(self) -> Table:
+        """The bar as it is drawn now (printed once, without the live display)."""
+        return self.progress.make_tasks_table(self.progress.tasks)
+
+
 @contextlib.contextmanager
 def progress_bar(console: Console, total: int, enabled: bool = True) -> Iterator[ProgressCallback | None]:
-    """A progress callback drawing a bar (files done and failed, images/s, ETA) when the console is a
-    terminal and there is more than one input."""
+    """A progress callback drawing a :class:`BatchBar` when the console is a terminal and there is more
+    than one input."""
     if total < 2 or not console.is_terminal or not enabled:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("[red]{task.fields[failed]} failed"), TextColumn("{task.fields[rate]} images/s"),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("filtering", total=total, failed=0, rate="-")
-        started = time.perf_counter()
-
-        def advance(state: BatchProgress) -> None:
-            rate = state.done / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, completed=state.done, failed=state.failed, rate=f"{rate:.1f}",
-                       description="stopping" if state.stopping else state.source.name if state.source else "filtering")
-
-        yield advance
+    bar = BatchBar(console, total)
+    with bar.progress:
+        yield bar.advance
 
 
-def plan_table(targets) -> Table:
-    """``--dry-run``: what would be written, input by input."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title="would write",
-                  title_justify="left")
-    for column in ("input", "kernel", "output", "map"):
-        table.add_column(column, overflow="fold")
+def plan_table(targets, console: Console) -> Table | None:
+    """``--dry-run``: what would be written, input by input, in the columns that fit the console (the
+    map first gives way, the names never); None when the names alone do not fit."""
+    columns = [_Column("input", [str(t.source) for t in targets], 0), _Column("kernel", [t.name for t in targets], 0),
+               _Column("output", [str(t.output) for t in targets], 0),
+               _Column("map", ["+".join(dict.fromkeys(t.maps)) for t in targets], 1)]
+    fitted = _fitted(columns, console, title="would write", title_justify="left")
+    return fitted and fitted[0]
+
+
+def plan_line(target) -> str:
+    """One output of ``--dry-run`` on one line: ``input [kernel] -> output (map ...)``."""
+    source = "standard input" if str(target.source) == "-" else str(target.source)
+    output = "standard output" if str(target.output) == "-" else str(target.output)
+    return f"{source} [{target.name}] -> {output} (map {'+'.join(dict.fromkeys(target.maps))})"
+
+
+def render_plan(targets, console: Console) -> None:
+    """``--dry-run``'s list: a table on a terminal wide enough for the names, else a line per output."""
+    table = plan_table(targets, console) if console.is_terminal else None
+    if table is not None:
+        console.print(table)
+        return
     for target in targets:
-        table.add_row(str(target.source), target.name, str(target.output), "+".join(dict.fromkeys(target.maps)))
-    return table
+        console.print(Text(plan_line(target)), soft_wrap=True)

@@ -296,6 +296,7 @@ class Written:
     high: int = 0
     count: int = 0
     missing: int = 0
+    peak: float | None = None  # the brightest value written, in [0, 1]
     filter_ms: float = 0.0
     map_ms: float = 0.0
     save_ms: float = 0.0
@@ -318,6 +319,7 @@ class _Done:
     high: int
     count: int
     missing: int
+    peak: float | None
     map_ms: float
     save_ms: float
     width: int  # of the map
@@ -393,7 +395,7 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
         width = color.shape[1]
         filtered.maps, filtered.base, filtered.base_alpha = [], None, None  # not sent back from a Dask worker
         return _Done(color_samples, alpha_samples, strips, filtered, mapped.clipped_low, mapped.clipped_high,
-                     mapped.values.size, missing, (mapped_at - started) * 1e3,
+                     mapped.values.size, missing, mapped.peak, (mapped_at - started) * 1e3,
                      (time.perf_counter() - mapped_at) * 1e3, width)
 
     # On a Dask worker, a TIFF read in pieces is split across the cluster (each band opens the file).
@@ -409,6 +411,8 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
         written.high += result.high
         written.count += result.count
         written.missing += result.missing
+        if result.peak is not None:
+            written.peak = max(written.peak or 0.0, result.peak)
         written.filter_ms += result.filtered.filter_ms
         written.map_ms += result.map_ms
         written.save_ms += result.save_ms

@@ -23,10 +23,11 @@ from convcli.imageio.writing import output_format, save_frames, save_image, save
 from convcli.pipeline.bands import target_reach, value_ranges, write_in_bands
 from convcli.pipeline.channels import Picked, filter_picked, restore
 from convcli.pipeline.convolver import Convolver
+from convcli.pipeline.notices import output_notices
 from convcli.pipeline.options import ApplyOptions
 from convcli.pipeline.planning import Target
 from convcli.pipeline.results import Failure, MapResult, RunResult
-from convcli.pixels.mapping import clip_warning, value_range
+from convcli.pixels.mapping import value_range
 from convcli.pixels.render import render
 
 
@@ -213,6 +214,7 @@ class _Rendered:
     high: int = 0
     count: int = 0
     missing: int = 0  # values that read a missing input (NaN, infinity, --nodata): not finite
+    peak: float | None = None  # the brightest value written, in [0, 1]
 
     @property
     def layers(self) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -266,6 +268,8 @@ def _render(frames: Frames, target: Target, results: list, options: ApplyOptions
             rendered.low += mapped.clipped_low
             rendered.high += mapped.clipped_high
             rendered.count += mapped.values.size
+            if mapped.peak is not None:
+                rendered.peak = max(rendered.peak or 0.0, mapped.peak)
         rendered.per_frame.append(layers)
     return rendered
 
@@ -307,7 +311,7 @@ def _write_target(frames: Frames, target: Target, options: ApplyOptions, load_ms
         output_size=tuple(rendered.layers[0][1].shape[:2]), convolver=convolver,
         max_diff=convolver.max_diff, verify_ms=convolver.verify_ms,
         times=(load_ms, (t1 - t0) * 1e3 - convolver.verify_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
-        counts=(rendered.count, rendered.low, rendered.high, rendered.missing),
+        counts=(rendered.count, rendered.low, rendered.high, rendered.missing), peak=rendered.peak,
         note="; ".join(filter(None, (r.note for r in results[0]))), frames=len(frames.pictures),
         warnings=[*frames.warnings, *warnings])
     return result, rendered.layers
@@ -328,24 +332,19 @@ def _write_banded(still: Still, target: Target, options: ApplyOptions, load_ms: 
         input_size=(samples.height, samples.width, (1 if options.gray else samples.channels) + samples.alpha),
         output_size=written.output_size, convolver=written.convolver, max_diff=written.max_diff,
         verify_ms=written.verify_ms, times=(load_ms, written.filter_ms, written.map_ms, written.save_ms),
-        counts=(written.count, written.low, written.high, written.missing), note=written.note, frames=1,
+        counts=(written.count, written.low, written.high, written.missing), peak=written.peak, note=written.note,
+        frames=1,
         warnings=[*still.warnings, *written.warnings])
 
 
 def _map_result(target: Target, options: ApplyOptions, *, input_size: tuple[int, int, int],
                 output_size: tuple[int, int], convolver: Convolver, max_diff: float | None, verify_ms: float,
-                times: tuple[float, float, float, float], counts: tuple[int, int, int, int], note: str, frames: int,
-                warnings: list[str]) -> MapResult:
+                times: tuple[float, float, float, float], counts: tuple[int, int, int, int], peak: float | None,
+                note: str, frames: int, warnings: list[str]) -> MapResult:
     """The report of one output: ``times`` are load, filter, map and save, in ms; ``counts`` the values
-    written, clipped low and high, and missing."""
-    values, low, high, missing_count = counts
+    written, clipped low and high, and missing; ``peak`` the brightest value written."""
+    values, low, high, _ = counts
     label = "standard output" if target.output == STDOUT else target.output.name
-    warning = clip_warning(label, low, high, values)
-    missing = None
-    if missing_count:
-        what = "a NaN or `nodata` input" if options.settings.nodata is not None else "a NaN or infinite input"
-        advice = "" if options.settings.nan == "ignore" else "; `nan` ignore fills them from the values around them"
-        missing = f"{label}: {missing_count} values read {what} and are written as 0{advice}"
     settings = options.settings
     paths = list(dict.fromkeys(choice.path for choice in convolver.choices))
     reasons = list(dict.fromkeys(choice.reason for choice in convolver.choices))
@@ -358,5 +357,5 @@ def _map_result(target: Target, options: ApplyOptions, *, input_size: tuple[int,
         boundary=settings.boundary, padding=settings.padding, stride=settings.stride, dilation=settings.dilation,
         load_ms=load_ms, convolve_ms=filter_ms, map_ms=map_ms, save_ms=save_ms, values=values, clipped_low=low,
         clipped_high=high, max_diff=max_diff, verify_ms=verify_ms if options.verify else None, note=note,
-        frames=frames, warnings=[*warnings, *([missing] if missing else [])], clip_warning=warning,
+        frames=frames, warnings=warnings, notices=output_notices(target, options, label, counts, peak),
     )

@@ -10,9 +10,13 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from convcli.errors import plain
 from convcli.imageio.atomic import atomic_write, make_folder
+
+if TYPE_CHECKING:
+    from convcli.pipeline.notices import Notice
 
 #: The version of the JSON report layout; bumped when a field changes meaning or goes away.
 REPORT_VERSION = 1
@@ -46,8 +50,8 @@ class MapResult:
     method_reason: str = ""  # why the engine chose that path (the cost model, or a forced method)
     note: str = ""
     frames: int = 1  # frames or pages filtered and written
-    warnings: list[str] = field(default_factory=list)  # parameter names marked, like messages
-    clip_warning: str | None = None  # kept apart: the report rolls these up, one line per kernel
+    warnings: list[str] = field(default_factory=list)  # of reading and writing files; parameter names marked
+    notices: list[Notice] = field(default_factory=list)  # clipped, nearly black, missing: the report rolls these up
 
     @property
     def megapixels_per_second(self) -> float:
@@ -68,8 +72,8 @@ class MapResult:
         for key in ("load_ms", "convolve_ms", "map_ms", "save_ms", "verify_ms"):
             if data[key] is not None:
                 data[key] = round(data[key], 3)
-        data["warnings"] = [plain(w) for w in (*self.warnings, self.clip_warning) if w]
-        del data["clip_warning"]
+        data["warnings"] = [plain(w) for w in (*self.warnings, *(n.text for n in self.notices))]
+        del data["notices"]
         return data
 
 

@@ -2,8 +2,8 @@
 
 A policy is checked once (:func:`check_map`), resolved for each kernel entry (:func:`resolve_map`:
 ``auto`` asks the entry), and applied to its float map (:func:`apply_map`), which counts what had to
-be clipped (:func:`clip_warning`). ``minmax`` and ``global`` need a range: a map's own, or one shared
-by the whole run.
+be clipped and finds the brightest value written (the report's warnings, :mod:`convcli.pipeline.notices`,
+come from these). ``minmax`` and ``global`` need a range: a map's own, or one shared by the whole run.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import numpy as np
 from convcli.choices import MAPS
 from convcli.errors import ParameterError
 
-#: More than this fraction of an output's values clipped gets a warning.
-CLIP_WARNING = 0.01
-#: Values within this of [0, 1] are rounding, not clipped: they are clipped but not counted.
+#: Values within this of [0, 1] are rounding, not clipped: they are clipped but not counted (a few float32
+#: ulps at 1, where one is 1.2e-7).
 CLIP_SLACK = 1e-6
 
 
@@ -43,14 +42,6 @@ def resolve_map(policy: str, entry) -> str:
     return entry.auto_map if policy == "auto" else policy
 
 
-def clip_warning(output_name: str, low: int, high: int, count: int) -> str | None:
-    """A warning when more than :data:`CLIP_WARNING` of an output's ``count`` values were clipped."""
-    if not count or (low + high) / count <= CLIP_WARNING:
-        return None
-    return (f"{output_name}: {100 * (low + high) / count:.1f}% of the values were clipped "
-            f"({100 * low / count:.1f}% low, {100 * high / count:.1f}% high); `map` minmax or offset keeps them")
-
-
 def value_range(values: np.ndarray) -> tuple[float, float]:
     """Return the finite ``(min, max)`` of ``values``, ``(0.0, 0.0)`` when nothing is finite."""
     finite = values[np.isfinite(values)]
@@ -61,11 +52,13 @@ def value_range(values: np.ndarray) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Mapped:
-    """A map turned into [0, 1] values, with how many values had to be clipped at either end."""
+    """A map turned into [0, 1] values, with how many values had to be clipped at either end and the
+    largest finite value written (None when not measured: ``raw``, or nothing finite)."""
 
     values: np.ndarray
     clipped_low: int = 0
     clipped_high: int = 0
+    peak: float | None = None
 
     @property
     def clipped_fraction(self) -> float:
@@ -78,14 +71,17 @@ def apply_map(values: np.ndarray, policy: str, *, global_range: tuple[float, flo
 
     ``minmax`` stretches the map's own range (all channels together, so colours keep their balance);
     ``global`` stretches ``global_range``, the range shared by every map of a run. The counts say how
-    many values fell below 0 or above 1 before clipping (NaN counts as neither). With ``in_place``
-    ``values`` (a float array) may be overwritten, which saves a copy of a whole map.
+    many values fell below 0 or above 1 before clipping (NaN counts as neither; nor do values within
+    :data:`CLIP_SLACK` of 0 and 1, float rounding), and ``peak`` the largest value written. With
+    ``in_place`` ``values`` (a float array) may be overwritten, which saves a copy of a whole map.
 
     Examples
     --------
     >>> m = apply_map(np.array([-0.5, 0.0, 0.25, 1.5]), "clip")
-    >>> m.values.tolist(), m.clipped_low, m.clipped_high
-    ([0.0, 0.0, 0.25, 1.0], 1, 1)
+    >>> m.values.tolist(), m.clipped_low, m.clipped_high, m.peak
+    ([0.0, 0.0, 0.25, 1.0], 1, 1, 1.0)
+    >>> apply_map(np.array([0.2, 1.0000001, 0.01], dtype=np.float32), "clip").clipped_high  # rounding
+    0
     """
     if policy == "raw":
         return Mapped(values)
@@ -106,8 +102,21 @@ def apply_map(values: np.ndarray, policy: str, *, global_range: tuple[float, flo
     # Float rounding is not clipping: a normalised Gaussian's blur of white is 1.0000001 here and there.
     low, high = int(np.count_nonzero(scaled < -CLIP_SLACK)), int(np.count_nonzero(scaled > 1 + CLIP_SLACK))
     if scaled is values and not in_place:  # leave the caller's array alone
-        return Mapped(np.clip(scaled, 0.0, 1.0), low, high)
-    return Mapped(np.clip(scaled, 0.0, 1.0, out=scaled), low, high)
+        clipped = np.clip(scaled, 0.0, 1.0)
+    else:
+        clipped = np.clip(scaled, 0.0, 1.0, out=scaled)
+    return Mapped(clipped, low, high, _peak(clipped))
+
+
+def _peak(values: np.ndarray) -> float | None:
+    """The largest finite value of ``values`` (in [0, 1] by now), None when there is none."""
+    if values.size == 0:
+        return None
+    peak = float(values.max())
+    if np.isnan(peak):  # missing values are NaN until they are written as 0
+        finite = values[~np.isnan(values)]
+        return float(finite.max()) if finite.size else None
+    return peak
 
 
 def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:

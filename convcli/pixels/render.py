@@ -17,7 +17,7 @@ def render(values: np.ndarray, policy: str, *, global_range: tuple[float, float]
     """Map ``values`` (a float map the caller gives up: it is mapped in place) by ``policy``; then colour it
     by ``colormap`` (a colour map by its luminance) or blend it over ``base``, the input, when given.
 
-    The clip counts are those of the map policy; the colours do not change them.
+    The clip counts and the peak are those of the map policy; the colours do not change them.
     """
     mapped = apply_map(values, policy, global_range=global_range, in_place=True)
     if colormap is None and base is None:
@@ -30,4 +30,4 @@ def render(values: np.ndarray, policy: str, *, global_range: tuple[float, float]
                 f"`overlay` needs a map the size of its input ({base.shape[1]}x{base.shape[0]}); this one is "
                 f"{strength.shape[1]}x{strength.shape[0]}: use `stride` 1 and `padding` same")
         coloured = overlay(base, strength, coloured)
-    return Mapped(coloured, mapped.clipped_low, mapped.clipped_high)
+    return Mapped(coloured, mapped.clipped_low, mapped.clipped_high, mapped.peak)
