@@ -15,8 +15,14 @@ The output is compared line by line, trailing spaces dropped, exactly, with two 
 - a command ending in the comment ``# exit N`` must exit with status N; every other command must exit 0,
   and a command shown with no output must print nothing.
 
-Blocks fenced as ``bash`` are not run: they are for what a test cannot do (installing, a cluster).
-Python examples (``>>>``) are doctests: pytest runs them through ``--doctest-glob`` (pyproject.toml).
+Blocks fenced as ``bash`` are not run: they are for what a test cannot do (installing, a cluster); a
+``$ `` transcript in any block but ``console`` is refused. Python examples (``>>>``) are doctests: pytest
+runs them through ``--doctest-glob`` (pyproject.toml). A ``toml`` block must be a whole kernel file that
+``convcli kernels check`` passes, agreeing with ``samples/my_kernels.toml`` on the tables both hold, and
+every relative link must name a file and, after ``#``, one of its headings.
+
+To see what a page prints now (to mend an example after a change of output), run one test, e.g.
+``pytest tests/test_docs_examples.py -k README``: a failure shows the expected and the printed text.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from convcli.kernels.library import check_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -240,3 +249,21 @@ def test_links_lead_somewhere(page):
         elif fragment and fragment not in anchors(linked):
             broken.append(f"{target}: no heading #{fragment} in {linked.relative_to(ROOT)}")
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(ROOT)) for page in PAGES])
+def test_kernel_files_shown_are_valid(page, tmp_path):
+    """A ``toml`` block is a kernel file ``convcli kernels check`` passes, and its tables that
+    ``samples/my_kernels.toml`` also holds say what the file says."""
+    sample = tomllib.loads((ROOT / "samples" / "my_kernels.toml").read_text())
+    for language, first, body in fenced_blocks(page.read_text()):
+        if language != "toml":
+            continue
+        shown = tmp_path / f"line{first}.toml"
+        shown.write_text("\n".join(body) + "\n")
+        _, problems = check_file(shown)
+        assert not problems, f"{page.relative_to(ROOT)}:{first}: " + "; ".join(problems)
+        for kind, tables in tomllib.loads(shown.read_text()).items():
+            for name, table in tables.items():
+                if name in sample.get(kind, {}):
+                    assert table == sample[kind][name], f"{page.relative_to(ROOT)}:{first}: [{kind}.{name}]"
