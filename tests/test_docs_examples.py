@@ -171,11 +171,15 @@ def run_page(page: Path, folder: Path, config: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def page_runs(tmp_path_factory):
-    """Every page's examples, the pages run side by side (each in a folder of its own) to keep this quick."""
+def page_runs(request, tmp_path_factory):
+    """The examples of every page this session tests, the pages run side by side (each in a folder of its
+    own) to keep this quick."""
+    pages = [item.callspec.params["page"] for item in request.session.items
+             if getattr(item, "originalname", None) == "test_console_examples"]
+    pages.sort(key=lambda page: -sum(map(len, console_blocks(page.read_text()))))  # the longest first
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         runs = {page: pool.submit(run_page, page, tmp_path_factory.mktemp("page"), tmp_path_factory.mktemp("config"))
-                for page in PAGES}
+                for page in pages}
         return {page: run.result() for page, run in runs.items()}
 
 
