@@ -1,4 +1,4 @@
-"""Regenerate the README's kernel pictures with ``convcli kernels show NAME --png``.
+"""Regenerate the kernel pictures of docs/tools.md with ``convcli kernels show NAME --png``.
 
     python scripts/kernel_pictures.py
 

@@ -2,6 +2,8 @@
 
     python scripts/readme_pictures.py
 
+- docs/sharpen.png: the README's first example, ``convcli apply samples/shapes.png -k sharpen -o sharp.jpg``,
+  before and after, whole and a corner enlarged;
 - docs/gallery.png: the samples through edge, blur, sharpen, emboss and the Sobel bank, written by
   ``convcli apply --montage``;
 - docs/mapping.png: one Sobel x map shown through each output mapping and two colour maps.
@@ -29,6 +31,20 @@ def convcli(*args: str) -> None:
         raise SystemExit(result.output)
 
 
+def sharpen(out: Path) -> None:
+    shapes = ROOT / "samples" / "shapes.png"
+    convcli("apply", shapes, "-k", "sharpen", "-o", out / "sharp.jpg", "--quiet")
+    before, after = Image.open(shapes).convert("RGB"), Image.open(out / "sharp.jpg").convert("RGB")
+    corner = (8, 8, 168, 128)  # the lettering and the roof, where sharpening shows most
+
+    def enlarged(image: Image.Image) -> Image.Image:
+        return image.crop(corner).resize((320, 240), Image.Resampling.NEAREST)
+
+    build_montage([[("samples/shapes.png", before), ("sharp.jpg (-k sharpen)", after)],
+                   [("before, top left x2", enlarged(before)), ("after, top left x2", enlarged(after))],
+                   ]).save(DOCS / "sharpen.png", optimize=True)
+
+
 def gallery(out: Path) -> None:
     convcli("apply", *SAMPLES, "-k", "edge", "-k", "blur", "-k", "sharpen", "-k", "emboss", "-k", "sobel",
             "-o", out / "gallery", "--montage", DOCS / "gallery.png", "--quiet")
@@ -52,9 +68,10 @@ def mapping(out: Path) -> None:
 def main() -> None:
     DOCS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
+        sharpen(Path(folder))
         gallery(Path(folder))
         mapping(Path(folder))
-    for name in ("gallery.png", "mapping.png"):
+    for name in ("sharpen.png", "gallery.png", "mapping.png"):
         print(f"wrote docs/{name}")
 
 
