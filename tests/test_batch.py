@@ -104,7 +104,7 @@ def test_dry_run_lists_and_writes_nothing(workdir):
     assert result.exit_code == 0
     assert not Path("out").exists()
     assert "in/a.png" in result.stdout and str(Path("out/a_edge.png")) in result.stdout
-    assert result.stdout.rstrip().endswith("8 outputs from 4 inputs; 1 non-image files passed over; nothing written")
+    assert result.stdout.rstrip().endswith("8 outputs from 4 inputs; 1 non-image file passed over; nothing written")
 
 
 def test_worker_processes_write_the_same_bytes_as_one_process(workdir):
@@ -256,7 +256,7 @@ def test_manifest_describes_layers_and_pointwise_matrices(workdir):
 def test_ctrl_c_at_the_terminal_while_the_workers_start_is_one_line_and_exit_130(workdir, delay):
     # A terminal sends Ctrl-C to the whole process group: to the workers and the fork server as well.
     Path("in").mkdir()
-    for i in range(8):
+    for i in range(24):  # seconds of work, so that the Ctrl-C at 0.9 s still finds it running
         Image.fromarray(picture(i, (500, 500, 3))).save(f"in/{i:02d}.png")
     process = subprocess.Popen([sys.executable, "-c", SLOW_RUN], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "COLUMNS": "200"}, start_new_session=True)

@@ -181,7 +181,8 @@ def apply(
     if dry_run:
         render_plan(targets, out_console)
         out_console.print(f"{len(targets)} outputs from {len(found.images)} inputs; {len(found.skipped)} "
-                          "non-image files passed over; nothing written", soft_wrap=True)
+                          f"non-image file{'s' * (len(found.skipped) != 1)} passed over; nothing written",
+                          soft_wrap=True)
         return
     with progress_bar(err_console, len(found.images), enabled=not quiet) as advance:
         result = run(targets, options, batch, progress=advance, not_images=found.skipped)
