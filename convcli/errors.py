@@ -12,7 +12,6 @@ the command line says ``--stride`` without the library ever speaking in flags.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable
 
@@ -39,6 +38,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     >>> did_you_mean("symetric", ["zero", "symmetric", "mirror"])
     " (did you mean 'symmetric'?)"
     """
+    import difflib  # (only when there is a mistake to name: it costs start-up)
+
     close = difflib.get_close_matches(str(word).strip().lower(), list(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -8,7 +8,6 @@ largest sigma the kernel has. Sizes must be odd, so that the kernel has a true c
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -188,6 +187,8 @@ GENERATORS: dict[str, Generator] = {
 
 def generate(name: str, params: dict, where: str) -> np.ndarray:
     """Run generator ``name`` with ``params``, checking names and values; errors start with ``where``."""
+    import difflib
+
     if name not in GENERATORS:
         close = difflib.get_close_matches(name, list(GENERATORS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else f"; generators: {', '.join(GENERATORS)}"

@@ -10,15 +10,11 @@ executor, implement the three and name it in :func:`make_executor` and in ``choi
 from __future__ import annotations
 
 import contextlib
-import logging
-import multiprocessing
 import os
 import signal
 import threading
 import traceback
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -150,6 +146,7 @@ class LocalPool:
 
     def _submit(self, jobs: list[Job], processes: int) -> dict:
         """Start a fresh pool of ``processes`` workers and hand it ``jobs``; the futures, each to its job."""
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
@@ -228,6 +225,8 @@ class DaskCluster:
     FINISH_SECONDS = 60
 
     def __init__(self, scheduler: str | None, workers: int = 1):
+        import uuid
+
         self.scheduler = scheduler  # None: a LocalCluster of ``workers`` processes, started for the run
         self.workers = workers
         self.cluster = None
@@ -246,6 +245,8 @@ class DaskCluster:
             from distributed import Client
         except ImportError:
             raise ParameterError("`executor` dask needs Dask: pip install 'convcli[dask]'") from None
+        import logging
+
         # The client's own log of a lost scheduler is tracebacks; convcli says what happened in one line.
         for name in [name for name in logging.root.manager.loggerDict if name.startswith("distributed")]:
             logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -263,6 +264,8 @@ class DaskCluster:
         self.futures = self.client.map(_run_unless_stopped, jobs, stop=self.stop_event, pure=False)
 
     def results(self) -> Iterator[tuple[int, SourceResult]]:
+        from concurrent.futures import CancelledError
+
         from distributed import KilledWorker, as_completed
 
         jobs = dict(zip(self.futures, self.jobs))
@@ -287,6 +290,8 @@ class DaskCluster:
         have come between the two): the run keeps the first of each."""
         if self.client is None:
             return
+        from concurrent.futures import CancelledError
+
         from distributed import Event, as_completed
         from distributed import TimeoutError as DaskTimeout
 

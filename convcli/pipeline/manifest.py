@@ -4,7 +4,6 @@ the kernels and options that made them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -28,6 +27,8 @@ def fingerprint(entries: list[Entry], options: ApplyOptions) -> tuple[str, dict]
     flat["channel"] = None if options.channel is None else str(options.channel)  # "R,A", as it is spelled
     settings = {"convcli": __version__, "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in flat.items()},
                 "kernels": [entry.describe() for entry in entries]}
+    import hashlib
+
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     return digest, settings
 
