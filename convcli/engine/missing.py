@@ -58,12 +58,23 @@ def find_missing(image: np.ndarray, nodata: float | None) -> np.ndarray | None:
     step = max(1, CHUNK_VALUES // max(1, image[0].size))
     for start in range(0, len(image), step):
         chunk = image[start:start + step]
-        if not np.isfinite(chunk).all() or (nodata is not None and (chunk == nodata).any()):
+        if not _all_finite(chunk) or (nodata is not None and (chunk == nodata).any()):
             missing = ~np.isfinite(image)
             if nodata is not None:
                 missing |= image == nodata
             return missing
     return None
+
+
+def _all_finite(chunk: np.ndarray) -> bool:
+    """Whether every value of ``chunk`` is finite. A float32 or float64 chunk is summed first, in one
+    read: a non-finite value makes the sum non-finite, and only then (or when the finite values overflow
+    it) is every value looked at."""
+    if chunk.dtype in (np.float32, np.float64):
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.add.reduce(chunk, axis=None)):
+                return True
+    return bool(np.isfinite(chunk).all())
 
 
 def _can_hold(dtype: np.dtype, nodata: float | None) -> bool:
