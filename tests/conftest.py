@@ -21,3 +21,26 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "250")
     return tmp_path
+
+
+def _forced(way: str, monkeypatch) -> str:
+    """The ``method`` for ``way``; for the direct path's ways, make it take that way (row products only
+    run at column stride 1: at other strides both ways are the taps)."""
+    from convcli.engine import costmodel
+
+    method, _, how = way.partition(":")
+    if how:
+        monkeypatch.setattr(costmodel, "direct_rows", lambda problem, coefficients=None: how == "rows")
+    return method
+
+
+@pytest.fixture
+def method(request, monkeypatch):
+    """Parametrize with ``indirect=True`` over ``helpers.ENGINE_WAYS``: the engine method to pass."""
+    return _forced(request.param, monkeypatch)
+
+
+@pytest.fixture
+def path(request, monkeypatch):
+    """As :func:`method`, under the name some test modules use."""
+    return _forced(request.param, monkeypatch)

@@ -344,8 +344,9 @@ def test_a_separable_plan_is_filtered_whole(tmp_path, monkeypatch):
     from convcli.imageio.reading import load_still
 
     target = Target(source, (ENTRIES["separable-25x21"],), tmp_path / "o.npy", ("raw",))
+    options = ApplyOptions(settings=Settings(method="separable"), map="raw")
     with pytest.raises(TileDependent):
-        bands.write_in_bands(load_still(source).samples, target, ApplyOptions(map="raw"))
+        bands.write_in_bands(load_still(source).samples, target, options)
 
 
 @pytest.mark.parametrize(("kind", "suffix", "channel", "policy"), [

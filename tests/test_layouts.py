@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import image, powers_of_two
+from helpers import ENGINE_WAYS, image, powers_of_two
 
 from convcli import conv2d
 from convcli.engine.reference import reference_conv2d
-
-PATHS = ["direct", "separable", "fft", "gemm"]
 
 
 @pytest.fixture(params=["one tile", "many strips"], autouse=True)
@@ -49,7 +47,7 @@ LAYOUTS = _layouts()
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_every_path_on_every_layout_matches_the_reference(layout, path, stride):
     x = LAYOUTS[layout]
@@ -62,7 +60,7 @@ def test_every_path_on_every_layout_matches_the_reference(layout, path, stride):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
 @pytest.mark.parametrize("layout", ["channels reversed", "fortran", "channel-first transposed"])
 def test_a_bank_on_every_path_and_layout_matches_the_reference(layout, path):
     x = LAYOUTS[layout]
@@ -82,7 +80,7 @@ def test_the_issues_realistic_call_runs_and_is_right():
         np.testing.assert_allclose(got[n], reference_conv2d(np.ascontiguousarray(x), bank[n]), rtol=0, atol=1e-11)
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int64, np.bool_, np.float16, np.float32])
 def test_every_input_dtype_on_every_path(dtype, path):
     values = image((30, 40, 3), seed=4)

@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers import image, powers_of_two
+from helpers import ENGINE_WAYS, image, powers_of_two
 
 from convcli import conv2d
 from convcli.engine.reference import reference_conv2d
@@ -68,7 +68,7 @@ def assert_same_missing(got: np.ndarray, expected: np.ndarray) -> None:
 @pytest.mark.parametrize(("stride", "dilation", "padding"), [(1, 1, "same"), (2, 1, "same"), (1, 2, "valid"),
                                                               (3, 2, "same")])
 @pytest.mark.parametrize("boundary", ["zero", "mirror", "wrap"])
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
 def test_one_nan_reaches_exactly_the_outputs_that_read_it_on_every_path(path, boundary, stride, dilation, padding):
     x = image((40, 36, 3), seed=2).astype(np.float32)
     x[17, 20, 1] = np.nan  # one channel
@@ -82,7 +82,7 @@ def test_one_nan_reaches_exactly_the_outputs_that_read_it_on_every_path(path, bo
     assert_same_missing(got, expected)
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
 def test_infinities_of_one_sign_stay_that_sign_and_of_both_signs_give_nan(path):
     x = image((30, 30), seed=3)
     x[10, 10], x[10, 13], x[25, 5] = np.inf, -np.inf, np.nan
@@ -93,7 +93,7 @@ def test_infinities_of_one_sign_stay_that_sign_and_of_both_signs_give_nan(path):
     assert_same_missing(got, expected)
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
 def test_a_bank_keeps_each_kernels_own_footprint(path):
     x = image((24, 26, 2), seed=4)
     x[12, 12, 0] = np.nan
@@ -136,7 +136,7 @@ def gaussian(size: int, sigma: float) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("boundary", "cval"), [("mirror", 0.0), ("constant", 0.3), ("wrap", 0.0)])
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
 def test_ignore_is_scipys_normalised_convolution_for_a_blur(path, boundary, cval):
     rng = np.random.default_rng(6)
     x = rng.random((40, 44))
@@ -153,7 +153,7 @@ def test_ignore_is_scipys_normalised_convolution_for_a_blur(path, boundary, cval
     assert_same_missing(got, expected)
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
 def test_ignore_rescales_a_signed_kernel_by_its_coverage_and_leaves_untouched_outputs_exact(path):
     x = image((30, 30, 3), seed=7)
     x[15, 15, 0] = np.nan
@@ -180,7 +180,7 @@ def test_fill_reads_missing_inputs_as_cval():
 
 # --- nodata ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
 def test_nodata_marks_missing_inputs_and_missing_outputs_hold_it(path):
     x = (image((30, 32), seed=9) * 1000).astype(np.int16)
     x[8, 9] = x[20, 25] = -9999
@@ -344,3 +344,14 @@ def test_a_transparent_nan_does_not_reach_the_opaque_pixels_around_it():
     present = np.where(np.isnan(color), 0, color)
     expected = reference_conv2d(present * alpha[..., None], k, boundary="edge") / coverage[..., None]
     np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_finite_values_whose_sum_overflows_are_not_missing_and_a_nan_among_them_is_found(dtype):
+    from convcli.engine.missing import find_missing
+
+    huge = np.full((40, 30, 3), np.finfo(dtype).max / 2, dtype=dtype)  # any three of them sum past the maximum
+    assert find_missing(huge, None) is None
+    huge[17, 3, 2] = np.nan
+    huge[0, 29, 0] = -np.inf
+    assert sorted(zip(*np.nonzero(find_missing(huge, None)))) == [(0, 29, 0), (17, 3, 2)]

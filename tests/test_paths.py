@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import SCIPY_BOUNDARY, image, powers_of_two
+from helpers import ENGINE_WAYS, SCIPY_BOUNDARY, image, powers_of_two
 from scipy import signal
 from typer.testing import CliRunner
 
@@ -55,7 +55,7 @@ def default_coefficients(tmp_path, monkeypatch):
 # --- every path against the reference ---------------------------------------------------------------
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
-@pytest.mark.parametrize("method", PATHS)
+@pytest.mark.parametrize("method", ENGINE_WAYS, indirect=True)
 def test_path_matches_reference_everywhere(method, boundary):
     x = image((11, 13, 2), seed=1)
     for kshape, padding, stride, dilation, flip in itertools.product(
@@ -75,7 +75,7 @@ def test_path_matches_reference_everywhere(method, boundary):
 
 @pytest.mark.parametrize("flip", [False, True])
 @pytest.mark.parametrize("mode", ["same", "valid", "full"])
-@pytest.mark.parametrize("method", PATHS)
+@pytest.mark.parametrize("method", ENGINE_WAYS, indirect=True)
 def test_path_matches_scipy_signal_directly(method, mode, flip):
     x = image((17, 14), seed=2)
     for kshape, boundary in itertools.product([(3, 3), (2, 4), (5, 2), (7, 7)], SCIPY_BOUNDARY):
@@ -87,7 +87,7 @@ def test_path_matches_scipy_signal_directly(method, mode, flip):
             np.testing.assert_allclose(got, expected[::stride, ::stride], rtol=0, atol=tolerance(k, np.float64))
 
 
-@pytest.mark.parametrize("method", PATHS)
+@pytest.mark.parametrize("method", ENGINE_WAYS, indirect=True)
 def test_banks_on_every_path(method):
     x = image((15, 12, 3), seed=3)
     bank = np.stack([powers_of_two((3, 4)), -powers_of_two((3, 4))[::-1], np.zeros((3, 4)), np.eye(3, 4)])
@@ -104,7 +104,7 @@ def output_rows_cols(x, bank, stride, dilation):
     return convcli.engine.conv.output_shape(x.shape, bank.shape[1:], stride=stride, dilation=dilation)
 
 
-@pytest.mark.parametrize("method", PATHS)
+@pytest.mark.parametrize("method", ENGINE_WAYS, indirect=True)
 def test_many_tiles_and_threads(method, monkeypatch):
     """Tiny strips (and for fft tiny transforms) on two threads: every seam between tiles shows."""
     monkeypatch.setattr(convcli.engine.plan, "STRIP_BYTES", 256)
@@ -122,7 +122,7 @@ def test_many_tiles_and_threads(method, monkeypatch):
     fft.tile_shape.cache_clear()
 
 
-@pytest.mark.parametrize("method", PATHS)
+@pytest.mark.parametrize("method", ENGINE_WAYS, indirect=True)
 def test_kernel_larger_than_the_image(method):
     x = image((3, 4), seed=5)
     k = powers_of_two((7, 9))
@@ -132,7 +132,7 @@ def test_kernel_larger_than_the_image(method):
                                    atol=tolerance(k, np.float64))
 
 
-@pytest.mark.parametrize("method", PATHS)
+@pytest.mark.parametrize("method", ENGINE_WAYS, indirect=True)
 def test_identity_and_all_zero_kernels(method):
     x = image((9, 10, 3), seed=6)
     identity = np.zeros((5, 4))
@@ -261,7 +261,8 @@ def test_auto_choices_on_representative_shapes(shape, kernel, path, reason):
 
 
 def test_small_problems_stay_direct_and_say_why():
-    choice = choose_method((10, 8, 3), np.random.default_rng(0).standard_normal((7, 7)))
+    choice = choose_method((30, 30, 3), np.random.default_rng(0).standard_normal((31, 31)))
+    assert choice.estimates["fft"] < choice.estimates["direct"]
     assert choice.reason.endswith("direct preferred when the saving is under 1 ms")
 
 

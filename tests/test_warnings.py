@@ -71,7 +71,7 @@ def test_a_folder_of_150_photos_sharpened_gives_one_clipping_line_and_no_advice(
 
 
 @pytest.mark.parametrize(("kernel", "method", "banded"), [("gaussian:size=15,sigma=1.3", "separable", False),
-                                                          ("gaussian:size=9,sigma=1.7", "direct", True)])
+                                                          ("gaussian:size=11,sigma=2.5", "direct", True)])
 def test_float_rounding_above_1_is_not_clipping(kernel, method, banded, monkeypatch):
     monkeypatch.setenv("CONVCLI_BAND_ROWS", "16")
     bands = []

@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 
 from convcli.choices import DEFAULT_BOUNDARY
+from convcli.engine import costmodel
 from convcli.engine import direct as direct_path
 from convcli.engine import fft as fft_path
 from convcli.engine import gemm as gemm_path
@@ -175,7 +176,8 @@ def _run(work: np.ndarray, settings: Settings, choice: Choice) -> np.ndarray:
     out = np.empty((len(bank), problem.rows.count, problem.cols.count, work.shape[2]), dtype=dtype)
     workers = problem.workers
     if choice.path == "direct":
-        direct_path.run(window, bank, out, workers=workers, budget=problem.budget("direct"))
+        direct_path.run(window, bank, out, workers=workers, budget=problem.budget("direct"),
+                        rows=costmodel.direct_rows(problem))
     elif choice.path == "separable":
         separable_path.run(window, list(problem.factors), out, workers=workers, budget=problem.budget("separable"))
     elif choice.path == "fft":

@@ -76,10 +76,37 @@ class Problem:
         return len(strips(self.rows, self.cols, self.budget(path), bytes_per_output, full_width=path == "gemm"))
 
 
+#: The row products' matrices are skinny (a kernel's rows deep): they run at about a third of BLAS's rate.
+ROWS_FLOP_FACTOR = 3
+
+
+def _taps_ns(p: Problem, c: Coefficients) -> float:
+    """Nanoseconds per output value (per core) of the direct path tap by tap."""
+    return c.pass_ns * sum(direct.passes(kernel) for kernel in p.bank)
+
+
+def _rows_ns(p: Problem, c: Coefficients) -> float:
+    """Nanoseconds per output value (per core) of the direct path by row products: an add per used
+    kernel column, writing the products and reading them back, and the products' multiply-adds."""
+    kh = p.bank.shape[1]
+    columns = sum(len(direct.used_columns(kernel)) for kernel in p.bank)
+    return c.pass_ns * (3 * len(p.bank) + columns) + c.flop_ns * ROWS_FLOP_FACTOR * 2 * kh * columns
+
+
+def direct_rows(p: Problem, coefficients: Coefficients | None = None) -> bool:
+    """Whether the direct path sums by row products (see :mod:`convcli.engine.direct`): at column stride 1,
+    when they cost less per output. Decided per output value, so that every band of an image decides the
+    same and the bands' outputs are the whole image's bit for bit."""
+    c = coefficients or load_coefficients()
+    return p.cols.stride == 1 and _rows_ns(p, c) < _taps_ns(p, c)
+
+
 def _direct_ms(p: Problem, c: Coefficients) -> float:
-    passes = sum(direct.passes(kernel) for kernel in p.bank)
+    rows = direct_rows(p, c)
+    calls = sum(2 + len(direct.used_columns(k)) if rows else direct.passes(k) for k in p.bank)
     tiles = p.strips("direct", p.channels * p.itemsize * p.rows.stride * p.cols.stride)
-    work = (c.pass_ns * passes + c.store_ns * len(p.bank)) * p.outputs + c.call_us * 1e3 * tiles * (passes + 3)
+    per_output = (_rows_ns if rows else _taps_ns)(p, c) + c.store_ns * len(p.bank)
+    work = per_output * p.outputs + c.call_us * 1e3 * tiles * (calls + 3)
     if p.cols.stride > 1:  # the blocks' column phases are copied first
         work += c.copy_ns * p.outputs * p.rows.stride * p.cols.stride
     return work / min(p.workers, tiles) * 1e-6

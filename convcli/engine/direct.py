@@ -1,8 +1,16 @@
-"""The direct path: every kernel tap adds a shifted (strided, dilated) view of the input block.
+"""The direct path: every output is the sum of its taps' products, computed in one of two ways.
 
-Python loops run over tiles and taps, never over pixels. Zero taps are skipped, and three or more taps
-that share a weight are summed before one multiplication (a box or a Laplacian needs far fewer passes).
-Tiles are strips sized so that the block, the output strip and a scratch strip stay in cache.
+**Taps** (:func:`run_taps`): every kernel tap adds a shifted (strided, dilated) view of the input
+block. Zero taps are skipped, and three or more taps that share a weight are summed before one
+multiplication (a box or a Laplacian needs far fewer passes).
+
+**Row products** (:func:`run_rows`): for each output row, one small matrix product (BLAS) combines the
+kernel's rows: ``V[j] = sum_i k[i, j] * x[y + i]`` for every kernel column ``j``, over the whole width
+at once; the output is then the sum of the ``V[j]`` shifted by ``j``, one add per kernel column. A 3x3
+kernel makes one product and two adds instead of 17 array passes. It runs at column stride 1.
+
+:func:`run` takes the one the cost model prices lower. Python loops run over tiles,
+taps and kernel columns, never over pixels; tiles are strips sized to stay in cache.
 """
 
 from __future__ import annotations
@@ -47,8 +55,64 @@ def passes(kernel: np.ndarray) -> int:
     return sum(len(taps) + 1 for _, taps in groups) - 1
 
 
-def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int) -> None:
-    """Fill ``out`` (``N x rows x cols x C``) with the correlation of the image with each kernel of ``bank``."""
+def used_columns(kernel: np.ndarray) -> list[int]:
+    """The kernel columns with a non-zero tap: each is one matrix row and one add of the row products."""
+    return [int(j) for j in np.flatnonzero(np.any(kernel != 0, axis=0))]
+
+
+def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int, rows: bool) -> None:
+    """Fill ``out`` (``N x rows x cols x C``) with the correlation of the image with each kernel of ``bank``,
+    by row products when ``rows`` (the cost model's choice, :func:`~convcli.engine.costmodel.direct_rows`),
+    else tap by tap."""
+    if rows and window.cols.stride == 1:
+        run_rows(window, bank, out, workers=workers, budget=budget)
+    else:
+        run_taps(window, bank, out, workers=workers, budget=budget)
+
+
+def run_rows(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int) -> None:
+    """:func:`run` by row products (column stride 1)."""
+    rows, cols, channels = window.rows, window.cols, window.channels
+    assert cols.stride == 1, "row products compute every column"
+    kh, d = bank.shape[1], rows.dilation
+    columns = [used_columns(kernel) for kernel in bank]
+    # One matrix for the bank: a row per (kernel, used column), holding that column's taps top to bottom.
+    weights = np.array([bank[n, :, j] for n, used in enumerate(columns) for j in used], dtype=out.dtype)
+    weights = weights.reshape(-1, kh)
+    first = np.cumsum([0] + [len(used) for used in columns])  # kernel n's rows of `weights` start here
+
+    def work(tile: Tile) -> None:
+        block = window.block(tile)
+        if block.strides[1] != channels * block.itemsize:  # (a view that skips pixels) rows must be runs
+            block = np.ascontiguousarray(block)
+        ty, tx = tile.shape
+        width = block.shape[1] * channels
+        # Output row y reads block rows y * stride + i * dilation, i < kh: a (kh x width) matrix, as a view.
+        row_bytes = block.strides[0]
+        inputs = np.lib.stride_tricks.as_strided(block, shape=(ty, kh, width),
+                                                 strides=(row_bytes * rows.stride, row_bytes * d, block.itemsize))
+        products = np.matmul(weights, inputs)  # ty x (kernel, column) x width
+        products = products.reshape(ty, len(weights), block.shape[1], channels)
+        for n, used in enumerate(columns):
+            target = out[n, tile.y0:tile.y1, tile.x0:tile.x1]
+            if not used:
+                target.fill(0)
+                continue
+            shifted = [products[:, first[n] + m, j * cols.dilation:j * cols.dilation + tx] for m, j in enumerate(used)]
+            if len(shifted) == 1:
+                target[...] = shifted[0]
+                continue
+            np.add(shifted[0], shifted[1], out=target)
+            for view in shifted[2:]:
+                target += view
+
+    # The products of a strip are (kernel columns) times its outputs: size the strips by them.
+    bytes_per_output = max(1, len(weights)) * channels * out.itemsize
+    run_tiles(work, window.tiles(budget, bytes_per_output), workers=workers, blas=True)
+
+
+def run_taps(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int) -> None:
+    """:func:`run` tap by tap."""
     rows, cols = window.rows, window.cols
     groups = [tap_groups(kernel, rows.dilation) for kernel in bank]
     column_phases = {dj % cols.stride for kernel_groups in groups for _, taps in kernel_groups for _, dj in taps}

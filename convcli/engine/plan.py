@@ -193,7 +193,8 @@ def _describe(path: str, problem: costmodel.Problem) -> str:
     if path == "gemm":
         return f"gemm: {kernels}, one matrix product per row strip"
     taps = int(np.count_nonzero(problem.bank)) // n
-    return f"direct: {kernels}" + (f", {taps} non-zero taps" if taps < kh * kw else "")
+    way = ", by row products" if costmodel.direct_rows(problem) else ""
+    return f"direct: {kernels}" + (f", {taps} non-zero taps" if taps < kh * kw else "") + way
 
 
 def _choose(problem: costmodel.Problem, method: str) -> Choice:
