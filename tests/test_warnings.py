@@ -201,3 +201,14 @@ def test_a_writer_warning_repeated_by_every_output_is_one_line():
     assert warnings(report) == ["warning: a.jpg: JPEG has no alpha channel; transparency was dropped"]
     assert json.loads(Path("r.json").read_text())["outputs"][0]["warnings"] == [
         "a.jpg: JPEG has no alpha channel; transparency was dropped"]
+
+
+def test_a_file_name_holding_a_colon_and_space_is_grouped_with_the_others():
+    Path("in").mkdir()
+    for name in ("a: one", "b", "c"):
+        pixels = np.random.default_rng(len(name)).integers(0, 256, (10, 12, 4), dtype=np.uint8)
+        Image.fromarray(pixels, "RGBA").save(f"in/{name}.png")
+    result = invoke("apply", "in", "-k", "blur", "-o", "out", "--format", "jpg", "-j", "1")
+    assert warnings(result) == ["warning: JPEG has no alpha channel; transparency was dropped (3 files: "
+                                "a: one_blur.jpg, b_blur.jpg and 1 more)"]
+    assert sorted(path.name for path in Path("out").iterdir()) == ["a: one_blur.jpg", "b_blur.jpg", "c_blur.jpg"]

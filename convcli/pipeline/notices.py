@@ -139,11 +139,6 @@ def _rolled(kind: str, kernel: str, notices: list[Notice], maps: list[MapResult]
     return _with(text, first.advice)
 
 
-def _subject(m: MapResult) -> set[str]:
-    """The names a warning about ``m`` may start with: its output's and its input's."""
-    return {m.output.name, str(m.output), m.source.name, str(m.source), "standard output", "standard input"}
-
-
 def summarise(result: RunResult) -> list[str]:
     """The run's warnings, one line per kind: an output's own line when it is the only one of its kind,
     else a summary of how many outputs, how much, and the advice. The other warnings (of reading and
@@ -152,24 +147,18 @@ def summarise(result: RunResult) -> list[str]:
     groups: dict[tuple[str, str | None], list[Notice]] = {}
     for m in result.maps:
         for warning in m.warnings:
-            head, _, tail = warning.partition(": ")
-            if tail and head in _subject(m):
-                names = others.setdefault(tail, [])
-                if head not in names:
-                    names.append(head)
-            else:
-                others.setdefault(warning, [])
+            names = others.setdefault(warning.text, [])
+            if warning.subject not in names:
+                names.append(warning.subject)
         for notice in m.notices:
             groups.setdefault((notice.kind, m.kernel if notice.per_kernel else None), []).append(notice)
     lines = []
-    for tail, names in others.items():
-        if not names:
-            lines.append(tail)
-        elif len(names) == 1:
-            lines.append(f"{names[0]}: {tail}")
+    for text, names in others.items():
+        if len(names) == 1:
+            lines.append(f"{names[0]}: {text}")
         else:
             listed = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
-            lines.append(f"{tail} ({len(names)} files: {listed})")
+            lines.append(f"{text} ({len(names)} files: {listed})")
     for (kind, kernel), notices in groups.items():
         maps = [m for m in result.maps if kernel is None or m.kernel == kernel]
         lines.append(notices[0].text if len(notices) == 1 else _rolled(kind, kernel or "", notices, maps))
