@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -137,9 +137,10 @@ def output_line(m: MapResult, result: RunResult) -> str:
     return f"{source} [{m.kernel}] -> {output}: {', '.join(figures)}"
 
 
-def render_run(result: RunResult, console: Console, quiet: bool = False) -> None:
+def render_run(result: RunResult, console: Console, quiet: bool = False,
+               given: Mapping[str, str] | None = None) -> None:
     """Print the timing table, notes, warnings, failures and a one-line summary; with ``quiet``, only
-    the failures."""
+    the failures. ``given`` names the ``-k`` each kernel came from, as :func:`summarise` takes it."""
     if quiet:
         _render_failures(result, console)
         _render_stop(result, console)
@@ -166,7 +167,7 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
     notes = dict.fromkeys(m.note for m in result.maps if m.note)
     for note in notes:
         console.print(Text(f"note: {note}", style="cyan"), soft_wrap=True)
-    for warning in summarise(result):
+    for warning in summarise(result, given):
         console.print(Text(f"warning: {as_flags(warning)}", style="yellow"), soft_wrap=True)
     _render_failures(result, console)
     if result.montage:
