@@ -440,7 +440,9 @@ def load_image(path: Path | str, *, data: bytes | None = None, gray: bool = Fals
     """The first frame of ``path`` as a :class:`Picture` (see :func:`load_frames`); its warnings say
     when the file holds more."""
     read = load_frames(path, data=data, gray=gray, max_pixels=max_pixels, frames=FrameSelection.parse("0"))
-    more = (FileWarning(display_name(Path(path)), f"holds {read.total} frames; frame 0 is read"),) * (read.total > 1)
+    more = ()
+    if read.total > 1:
+        more = (FileWarning(display_name(Path(path)), f"holds {read.total} frames; frame 0 is read"),)
     first = read.first
     return Picture(first.color, first.alpha, first.bit_depth, first.mode, first.icc_profile, first.dpi,
                    warnings=read.warnings + more)
