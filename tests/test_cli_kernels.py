@@ -254,6 +254,19 @@ def test_broken_user_file_is_named(workdir):
     assert_errors(run("kernels", "list"), f"{config}: kernel 'k': weights: row 2 has 1 values, row 1 has 2")
 
 
+def test_tab_completes_the_builtins_when_a_user_file_is_malformed(workdir, monkeypatch, capsys):
+    from convcli.cli.options import complete_kernel
+
+    Path("env.toml").write_text(probe(0.5, "\n[kernels.sobel_mine]\nweights = [[1]]\n"))
+    monkeypatch.setenv("CONVCLI_KERNELS", "env.toml")
+    assert complete_kernel("sob") == ["sobel_x", "sobel_y", "sobel", "sobel_mine"]
+    Path("env.toml").write_text("[kernels.sobel_mine]\nweights = [[1, 2], [3]]\n")
+    assert complete_kernel("sob") == ["sobel_x", "sobel_y", "sobel"]
+    monkeypatch.setenv("CONVCLI_KERNELS", "missing.toml")
+    assert complete_kernel("gaus") == ["gaussian3", "gaussian5", "gaussian7", "gaussian:"]
+    assert capsys.readouterr() == ("", "")  # nothing printed over the user's command line
+
+
 # -------------------------------------------------------------------------------------- kernels show
 
 

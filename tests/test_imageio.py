@@ -12,6 +12,7 @@ from PIL import Image, ImageCms
 from convcli.errors import InputError, OutputError, ParameterError
 from convcli.imageio.atomic import atomic_write
 from convcli.imageio.reading import load_image
+from convcli.imageio.said import FileWarning
 from convcli.imageio.writing import WRITE_FORMATS, output_format, save_image
 
 H, W = 6, 10  # not square, so a rotation or a transposition changes the shape
@@ -417,7 +418,7 @@ def test_rgba_kept_in_webp(tmp_path):
 def test_formats_without_alpha_drop_it_with_a_warning(tmp_path, name, fmt):
     pixels = np.full((H, W, 3), (200, 40, 90), dtype=np.uint8)
     warnings = save_image(tmp_path / name, pixels / 255.0, np.full((H, W), 0.5, np.float32))
-    assert warnings == [f"{name}: {fmt} has no alpha channel; transparency was dropped"]
+    assert warnings == [FileWarning(name, f"{fmt} has no alpha channel; transparency was dropped")]
     mode, stored = file_pixels(tmp_path / name)
     assert mode == "RGB"
     assert np.max(np.abs(stored.astype(int) - pixels)) <= 3
@@ -425,7 +426,7 @@ def test_formats_without_alpha_drop_it_with_a_warning(tmp_path, name, fmt):
 
 def test_16bit_gray_to_jpeg_warns_and_writes_8_bits(tmp_path):
     warnings = save_image(tmp_path / "g.jpg", np.full((H, W), 0.5, np.float32), bit_depth=16)
-    assert warnings == ["g.jpg: JPEG holds 8 bits per channel; the 16-bit maps were written with 8"]
+    assert warnings == [FileWarning("g.jpg", "JPEG holds 8 bits per channel; the 16-bit maps were written with 8")]
     assert file_pixels(tmp_path / "g.jpg")[0] == "L"
 
 
@@ -486,7 +487,8 @@ def test_npy_shapes_and_exact_values(tmp_path, channels, with_alpha, shape):
     color = rng.normal(size=(H, W) if channels == 1 else (H, W, channels)).astype(np.float32)
     alpha = rng.random((H, W)).astype(np.float32) if with_alpha else None
     warnings = save_image(tmp_path / "m.npy", color, alpha, raw=True)
-    assert warnings == (["m.npy: .npy holds the map alone; .npz keeps the alpha too"] if with_alpha else [])
+    assert warnings == ([FileWarning("m.npy", ".npy holds the map alone; .npz keeps the alpha too")] if with_alpha
+                        else [])
     stored = np.load(tmp_path / "m.npy", allow_pickle=False)
     assert stored.shape == shape  # the contract: H x W for gray, H x W x C otherwise
     assert stored.dtype == np.float32

@@ -42,22 +42,63 @@ def run_result() -> RunResult:
     return RunResult([output], [failure], 500.0)
 
 
-def test_run_report_on_a_terminal_is_a_table():
-    out = console(100, terminal=True)
+def test_run_report_on_a_terminal_is_a_table_of_every_figure():
+    out = console(160, terminal=True)
     render_run(run_result(), out)
     assert out.file.getvalue() == (
-        "                                                                                    \n"
-        " input       kernel    size           load   conv    map    save    MP/s    clipped \n"
-        " ────────────────────────────────────────────────────────────────────────────────── \n"
-        " beach.jpg   sharpen   4000x3000x3   120.0   60.0   20.0   150.0   200.0   1.0/3.0% \n"
-        "                                                                                    \n"
-        "times in ms; clipped: % of values below 0 / above 1 before clipping                 \n"
+        " " * 120 + "\n"
+        " input              kernel    output              size          load ms   conv ms   map ms   save ms    MP/s "
+        "   clipped \n"
+        " " + "─" * 118 + " \n"
+        " photos/beach.jpg   sharpen   beach_sharpen.jpg   4000x3000x3     120.0      60.0     20.0     150.0   200.0 "
+        "  1.0/3.0% \n"
+        + " " * 120 + "\n"
+        "clipped: % of values below 0 / above 1 before clipping" + " " * 66 + "\n"
         "correlation · boundary symmetric · padding same · stride 1 · dilation 1 · method direct · map clip\n"
         "sharpen: direct: 3x3 kernel\n"
         "warning: beach_sharpen.jpg: 4.0% of the values were clipped (1.0% low, 3.0% high)\n"
         "failed: photos/bad.png: corrupt or truncated image (broken data stream)\n"
         "1 written to out, 1 failed, in 500 ms\n"
     )
+
+
+def test_run_report_on_a_terminal_too_narrow_for_every_figure_is_one_line_per_output():
+    out = console(80, terminal=True)  # the table above is 120 columns wide: no figure is dropped to fit
+    render_run(run_result(), out)
+    assert out.file.getvalue() == (
+        "photos/beach.jpg [sharpen] -> out/beach_sharpen.jpg: 4000x3000x3, load 120.0 ms, conv 60.0 ms, map 20.0 ms, "
+        "save 150.0 ms, 200.0 MP/s, clipped 1.0% low 3.0% high\n"
+        "correlation · boundary symmetric · padding same · stride 1 · dilation 1 · method direct · map clip\n"
+        "sharpen: direct: 3x3 kernel\n"
+        "warning: beach_sharpen.jpg: 4.0% of the values were clipped (1.0% low, 3.0% high)\n"
+        "failed: photos/bad.png: corrupt or truncated image (broken data stream)\n"
+        "1 written to out, 1 failed, in 500 ms\n"
+    )
+
+
+def test_run_table_tells_outputs_of_inputs_of_one_name_apart_and_names_the_mapping():
+    """``convcli apply "dir A" b -k edge --name "{parent}_{stem}_{kernel}.{ext}" -o out``, one map abs, one clip."""
+    from dataclasses import replace
+
+    first = run_result().maps[0]
+    maps = [replace(first, source=Path(f"{folder}/x.png"), kernel="edge", output=Path(f"out/{folder}_x_edge.png"),
+                    map=policy, notices=[]) for folder, policy in (("dir A", "abs"), ("b", "clip"))]
+    out = console(160, terminal=True)
+    render_run(RunResult(maps, [], 500.0), out)
+    assert out.file.getvalue().splitlines()[1:5] == [
+        " input         kernel   output             size          load ms   conv ms   map ms   save ms    MP/s    "
+        "clipped   mapping ",
+        " " + "─" * 121 + " ",
+        " dir A/x.png   edge     dir A_x_edge.png   4000x3000x3     120.0      60.0     20.0     150.0   200.0   "
+        "1.0/3.0%   abs     ",
+        " b/x.png       edge     b_x_edge.png       4000x3000x3     120.0      60.0     20.0     150.0   200.0   "
+        "1.0/3.0%   clip    ",
+    ]
+    mirrored = [replace(m, output=Path("out") / m.source.parent / "x_edge.png") for m in maps]  # as with -r
+    out = console(160, terminal=True)
+    render_run(RunResult(mirrored, [], 500.0), out)
+    assert [line.split()[:4] for line in out.file.getvalue().splitlines()[3:5]] == [
+        ["dir", "A/x.png", "edge", "out/dir"], ["b/x.png", "edge", "out/b/x_edge.png", "4000x3000x3"]]
 
 
 def test_run_report_in_a_log_is_one_line_per_output_with_whole_names():
@@ -89,38 +130,38 @@ def long_named(count: int) -> RunResult:
     return RunResult(maps, [], 500.0)
 
 
-def test_run_table_at_80_columns_drops_figures_never_names():
+def test_run_report_at_80_columns_gives_every_figure_and_whole_names():
     out = console(80, terminal=True)
     render_run(long_named(2), out)
     assert out.file.getvalue() == (
-        "                                                                             \n"
-        " input                                                    kernel     clipped \n"
-        " ─────────────────────────────────────────────────────────────────────────── \n"
-        f" {LONG}0.jpg   sharpen   1.0/3.0% \n"
-        f" {LONG}1.jpg   sharpen          - \n"
-        "                                                                             \n"
-        "clipped: % of values below 0 / above 1 before clipping; not shown at 80      \n"
-        "columns: size, load, conv, map (ms), save, MP/s, method                      \n"
-        "correlation · boundary symmetric · padding same · stride 1 · dilation 1 · map \n"
-        "clip\n"
+        f"photos/{LONG}0.jpg [sharpen] -> out/{LONG}0_sharpen.jpg: 4000x3000x3, load 120.0 ms, conv 60.0 ms, "
+        "map 20.0 ms, save 150.0 ms, 200.0 MP/s, clipped 1.0% low 3.0% high, method direct\n"
+        f"photos/{LONG}1.jpg [sharpen] -> out/{LONG}1_sharpen.jpg: 4000x3000x3, load 120.0 ms, conv 60.0 ms, "
+        "map 20.0 ms, save 150.0 ms, 200.0 MP/s, method fft\n"
+        "correlation · boundary symmetric · padding same · stride 1 · dilation 1 · map clip\n"
         "sharpen: direct: 3x3 kernel\n"
         "2 written to out, 0 failed, in 500 ms\n"
     )
 
 
-def test_run_table_at_120_columns_keeps_the_figures_that_fit():
-    out = console(120, terminal=True)
+def test_run_table_wide_enough_shows_every_figure_and_the_method_that_varies():
+    out = console(220, terminal=True)
     render_run(long_named(2), out)
     assert out.file.getvalue().splitlines()[:7] == [
-        " " * 115,
-        f" {'input':54}   kernel    size          conv    MP/s    clipped   method ",
-        " " + "─" * 113 + " ",
-        f" {LONG}0.jpg   sharpen   4000x3000x3   60.0   200.0   1.0/3.0%   direct ",
-        f" {LONG}1.jpg   sharpen   4000x3000x3   60.0   200.0          -   fft    ",
-        " " * 115,
-        "times in ms; clipped: % of values below 0 / above 1 before clipping; not shown at 120 columns: load, "
-        "map (ms), save",
+        " " * 219,
+        f" {'input':61}   kernel    {'output':62}   size          load ms   conv ms   map ms   save ms    MP/s    "
+        "clipped   method ",
+        " " + "─" * 217 + " ",
+        f" photos/{LONG}0.jpg   sharpen   {LONG}0_sharpen.jpg   4000x3000x3     120.0      60.0     20.0     150.0   "
+        "200.0   1.0/3.0%   direct ",
+        f" photos/{LONG}1.jpg   sharpen   {LONG}1_sharpen.jpg   4000x3000x3     120.0      60.0     20.0     150.0   "
+        "200.0          -   fft    ",
+        " " * 219,
+        "clipped: % of values below 0 / above 1 before clipping" + " " * 165,
     ]
+    narrower = console(218, terminal=True)  # one column short of the table: every output on a line of its own
+    render_run(long_named(2), narrower)
+    assert narrower.file.getvalue().startswith(f"photos/{LONG}0.jpg [sharpen] -> out/{LONG}0_sharpen.jpg: ")
 
 
 def test_run_report_on_a_terminal_too_narrow_for_the_names_is_one_line_per_output():
@@ -138,15 +179,15 @@ def test_dry_run_plan_fits_the_terminal_or_is_one_line_per_output():
                       Path(f"out/{LONG}{n}_sharpen.jpg"), ("clip",)) for n in range(2)]
     wide = console(160, terminal=True)
     render_plan(targets, wide)
-    rule = "─" * 147
+    rule = "─" * 150
     assert wide.file.getvalue() == (
-        "would write" + " " * 138 + "\n"
-        + " " * 149 + "\n"
-        f" {'input':61}   {'kernel':7}   {'output':66}   map  \n"
+        "would write" + " " * 141 + "\n"
+        + " " * 152 + "\n"
+        f" {'input':61}   {'kernel':7}   {'output':66}   mapping \n"
         f" {rule} \n"
-        f" photos/{LONG}0.jpg   sharpen   out/{LONG}0_sharpen.jpg   clip \n"
-        f" photos/{LONG}1.jpg   sharpen   out/{LONG}1_sharpen.jpg   clip \n"
-        + " " * 149 + "\n"
+        f" photos/{LONG}0.jpg   sharpen   out/{LONG}0_sharpen.jpg   clip    \n"
+        f" photos/{LONG}1.jpg   sharpen   out/{LONG}1_sharpen.jpg   clip    \n"
+        + " " * 152 + "\n"
     )
     for out in (console(80, terminal=True), console(200, terminal=False)):  # too narrow for the names; a pipe
         render_plan(targets, out)

@@ -201,3 +201,31 @@ def test_a_writer_warning_repeated_by_every_output_is_one_line():
     assert warnings(report) == ["warning: a.jpg: JPEG has no alpha channel; transparency was dropped"]
     assert json.loads(Path("r.json").read_text())["outputs"][0]["warnings"] == [
         "a.jpg: JPEG has no alpha channel; transparency was dropped"]
+
+
+def test_a_file_name_holding_a_colon_and_space_is_grouped_with_the_others():
+    Path("in").mkdir()
+    for name in ("a: one", "b", "c"):
+        pixels = np.random.default_rng(len(name)).integers(0, 256, (10, 12, 4), dtype=np.uint8)
+        Image.fromarray(pixels, "RGBA").save(f"in/{name}.png")
+    result = invoke("apply", "in", "-k", "blur", "-o", "out", "--format", "jpg", "-j", "1")
+    assert warnings(result) == ["warning: JPEG has no alpha channel; transparency was dropped (3 files: "
+                                "a: one_blur.jpg, b_blur.jpg and 1 more)"]
+    assert sorted(path.name for path in Path("out").iterdir()) == ["a: one_blur.jpg", "b_blur.jpg", "c_blur.jpg"]
+
+
+def test_a_bank_named_once_gives_one_clipping_line_for_all_its_kernels():
+    up, left = 4 * np.array([[0, 1, 0], [0, 0, 0], [0, -1, 0]]), 4 * np.array([[0, 0, 0], [1, 0, -1], [0, 0, 0]])
+    Path("k.toml").write_text(f"[kernels.up]\nweights = {up.tolist()}\n\n[kernels.left]\nweights = {left.tolist()}\n\n"
+                              '[banks.pair]\nkernels = ["up", "left"]\n')
+    pixels = [np.random.default_rng(n).integers(0, 256, (9, 11), dtype=np.uint8) for n in range(2)]
+    for n, image in enumerate(pixels):
+        Image.fromarray(image).save(f"{n}.png")
+    shares = [clipped_share(image, kernel, absolute=True) for image in pixels for kernel in (up, left)]
+    result = invoke("apply", "0.png", "1.png", "-k", "pair", "--kernels", "k.toml", "-o", "out")
+    assert sorted(path.name for path in Path("out").iterdir()) == ["0_left.png", "0_up.png", "1_left.png", "1_up.png"]
+    assert warnings(result) == [f"warning: pair: values were clipped in 4 of 4 outputs ({percent(min(shares))} to "
+                                f"{percent(max(shares))} of their values); {STRETCH}"]
+    compass = invoke("apply", SAMPLES / "shapes.png", "-k", "compass", "-k", "sharpen", "-o", "out")
+    assert [line.split(":")[1] for line in warnings(compass)] == [" compass", " shapes_sharpen.png"]
+    assert "values were clipped in 8 of 8 outputs" in warnings(compass)[0]

@@ -146,7 +146,7 @@ def apply(
     from convcli.engine.threads import default_workers
     from convcli.imageio.inputs import expand_inputs
     from convcli.kernels.library import load_library
-    from convcli.kernels.specs import parse_anchor, resolve_kernels, with_anchor
+    from convcli.kernels.specs import parse_anchor, resolve_given, with_anchor
     from convcli.pipeline.batch import BatchOptions, run
     from convcli.pipeline.manifest import write_manifest
     from convcli.pipeline.options import ApplyOptions
@@ -166,7 +166,8 @@ def apply(
                              "(> out.png) or pipe it")
     batch = BatchOptions(workers=default_workers() if workers is None else workers, executor=executor.value,
                          scheduler=scheduler, skip_existing=skip_existing, montage=montage)
-    chosen = resolve_kernels(kernel, load_library(kernels or []), unique=not depthwise)
+    given = resolve_given(kernel, load_library(kernels or []), unique=not depthwise)
+    chosen = [entry for _, entries in given for entry in entries]
     if anchor is not None:
         chosen = with_anchor(chosen, parse_anchor(anchor))
     if pointwise and not depthwise:
@@ -186,7 +187,8 @@ def apply(
         return
     with progress_bar(err_console, len(found.images), enabled=not quiet) as advance:
         result = run(targets, options, batch, progress=advance, not_images=found.skipped)
-    render_run(result, err_console, quiet=quiet)
+    render_run(result, err_console, quiet=quiet, given={entry.name: name for name, entries in given
+                                                         for entry in entries})
     if report_json is not None:
         result.write_json(report_json)
     if manifest is not None:

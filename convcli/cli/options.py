@@ -29,11 +29,16 @@ ENGINE = "Engine"
 OUTPUT = "Output"
 def complete_kernel(incomplete: str) -> list[str]:
     """Shell completion of ``-k``: the library's names (built-ins, config folder, $CONVCLI_KERNELS) and the
-    generators, as ``gaussian:``."""
+    generators, as ``gaussian:``; only the built-ins' names when a user file is malformed."""
+    from convcli.errors import KernelError
     from convcli.kernels.generators import GENERATORS
-    from convcli.kernels.library import load_library
+    from convcli.kernels.library import builtin_library, load_library
 
-    names = [*load_library([]).names(), *(f"{generator}:" for generator in GENERATORS)]
+    try:
+        library = load_library([])
+    except KernelError:  # a malformed user file is reported when a command runs, not in the middle of a Tab
+        library = builtin_library()
+    names = [*library.names(), *(f"{generator}:" for generator in GENERATORS)]
     return [name for name in names if name.startswith(incomplete)]
 
 

@@ -1,15 +1,15 @@
 """How a run looks on the terminal: the timing report, the progress bar and the ``--dry-run`` plan.
 
-On a terminal the report and the plan are tables that fit its width by dropping columns, never by folding
-a file or kernel name; in a log or a pipe (or when the names alone are too wide) they are one line per
-output, whole names first, so ``grep`` finds every file.
+On a terminal the report and the plan are tables when every column fits its width whole; in a log or a
+pipe, or when the table is too wide, they are one line per output, whole names first, so ``grep`` finds
+every file. No figure is dropped and no file or kernel name folded or cut in either form.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,53 +42,46 @@ def settings_line(result: RunResult) -> str:
     return " · ".join(parts)
 
 
+def _input_name(m: MapResult) -> str:
+    """The input as the user gave it."""
+    return "standard input" if str(m.source) == "-" else str(m.source)
+
+
+def _output_path(m: MapResult) -> str:
+    return "standard output" if str(m.output) == "-" else str(m.output)
+
+
+def _output_names(maps: list[MapResult]) -> list[str]:
+    """Each output's file name when they are all in one folder (the summary line names it), else its path."""
+    if len({m.output.parent for m in maps}) == 1:
+        return ["standard output" if str(m.output) == "-" else m.output.name for m in maps]
+    return [_output_path(m) for m in maps]
+
+
 @dataclass(frozen=True)
 class _Column:
-    """A column of a report table: its header, its cells, and when it gives way to a narrow terminal
-    (``rank`` 0: a name, never dropped; the highest rank goes first)."""
+    """A column of a report table: its header and its cells, which are never folded or cut."""
 
     header: str
     cells: list[str]
-    rank: int
     justify: str = "left"
 
 
-def _fitted(columns: list[_Column], console: Console, **style) -> tuple[Table, list[_Column]] | None:
-    """A table of the ``columns`` that fit the console's width, dropping the highest ranks first, and the
-    columns dropped; None when even the names do not fit (no name is ever folded or cut)."""
-    kept = list(columns)
-    while True:
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", **style)
-        for column in kept:
-            table.add_column(column.header, justify=column.justify, no_wrap=True)
-        for row in zip(*(column.cells for column in kept)):
-            table.add_row(*row)
-        if console.measure(table, options=console.options.update_width(10 ** 6)).maximum <= console.width:
-            return table, [column for column in columns if column not in kept]
-        droppable = [column for column in kept if column.rank]
-        if not droppable:
-            return None
-        kept.remove(max(droppable, key=lambda column: column.rank))
+def _whole_table(columns: list[_Column], console: Console, **style) -> Table | None:
+    """A table of every one of ``columns``, or None when it is wider than the console: no column is
+    dropped and no name folded or cut to make it fit (the caller prints a line per output instead)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", **style)
+    for column in columns:
+        table.add_column(column.header, justify=column.justify, no_wrap=True)
+    for row in zip(*(column.cells for column in columns)):
+        table.add_row(*row)
+    width = console.measure(table, options=console.options.update_width(10 ** 6)).maximum
+    return table if width <= console.width else None
 
 
 def _size(m: MapResult) -> str:
     height, width, channels = m.input_size
     return f"{width}x{height}x{channels}"
-
-
-def _columns(result: RunResult) -> list[_Column]:
-    """The timing table's columns; method and map when they vary between outputs, frames when any has several."""
-    maps = result.maps
-    columns = [_Column("input", [m.source.name for m in maps], 0), _Column("kernel", [m.kernel for m in maps], 0),
-               _Column("size", [_size(m) for m in maps], 6)]
-    for header, key, rank in (("load", "load_ms", 8), ("conv", "convolve_ms", 3), ("map", "map_ms", 9),
-                              ("save", "save_ms", 7), ("MP/s", "megapixels_per_second", 4)):
-        columns.append(_Column(header, [f"{getattr(m, key):.1f}" for m in maps], rank, "right"))
-    columns.append(_Column("clipped", [_clipped(m) for m in maps], 1, "right"))
-    columns += [_Column(key, [getattr(m, key) for m in maps], 2) for key in ("method", "map") if _varying(result, key)]
-    if any(m.frames > 1 for m in maps):
-        columns.append(_Column("frames", [str(m.frames) for m in maps], 5, "right"))
-    return columns
 
 
 def _clipped(m: MapResult) -> str:
@@ -97,35 +90,38 @@ def _clipped(m: MapResult) -> str:
     return "-" if not (m.clipped_low or m.clipped_high) else f"{low:.1f}/{high:.1f}%"
 
 
-_TIMES = ("load", "conv", "map", "save")
+#: The timing table's figures: header, and the MapResult field it shows.
+_FIGURES = (("load ms", "load_ms"), ("conv ms", "convolve_ms"), ("map ms", "map_ms"), ("save ms", "save_ms"),
+            ("MP/s", "megapixels_per_second"))
+
+
+def _columns(result: RunResult) -> list[_Column]:
+    """The timing table's columns: the input as given, the kernel, the output (its name when every output
+    is in one folder, which the summary names), the size and every figure; the method and the mapping
+    when they vary between outputs, the frames when any output has several."""
+    maps = result.maps
+    columns = [_Column("input", [_input_name(m) for m in maps]), _Column("kernel", [m.kernel for m in maps]),
+               _Column("output", _output_names(maps)), _Column("size", [_size(m) for m in maps])]
+    columns += [_Column(header, [f"{getattr(m, key):.1f}" for m in maps], "right") for header, key in _FIGURES]
+    columns.append(_Column("clipped", [_clipped(m) for m in maps], "right"))
+    for header, key in (("method", "method"), ("mapping", "map")):
+        if _varying(result, key):
+            columns.append(_Column(header, [getattr(m, key) for m in maps]))
+    if any(m.frames > 1 for m in maps):
+        columns.append(_Column("frames", [str(m.frames) for m in maps], "right"))
+    return columns
 
 
 def timing_table(result: RunResult, console: Console) -> Table | None:
-    """A row per output: size, stage times in ms, throughput, clipping; method and map when they vary.
-    At the console's width: the columns that do not fit are dropped (the stage times first), the names
-    never; None when the names alone are wider than the console."""
-    columns = _columns(result)
-    fitted = _fitted(columns, console)
-    if fitted is None:
-        return None
-    table, dropped = fitted
-    shown = {column.header for column in columns if column not in dropped}
-    caption = []
-    if shown & set(_TIMES):
-        caption.append("times in ms")
-    if "clipped" in shown:
-        caption.append("clipped: % of values below 0 / above 1 before clipping")
-    if dropped:
-        names = [f"{c.header} (ms)" if c.header == "map" and c.rank == 9 else c.header for c in dropped]
-        caption.append(f"not shown at {console.width} columns: {', '.join(names)}")
-    table.caption, table.caption_justify = "; ".join(caption), "left"
+    """A row per output with every figure (see :func:`_columns`); None when that is wider than the console."""
+    table = _whole_table(_columns(result), console)
+    if table is not None:
+        table.caption, table.caption_justify = "clipped: % of values below 0 / above 1 before clipping", "left"
     return table
 
 
 def output_line(m: MapResult, result: RunResult) -> str:
     """One output on one line, whole names first, for a log or a pipe: ``input [kernel] -> output: figures``."""
-    source = "standard input" if str(m.source) == "-" else str(m.source)
-    output = "standard output" if str(m.output) == "-" else str(m.output)
     figures = [_size(m), f"load {m.load_ms:.1f} ms", f"conv {m.convolve_ms:.1f} ms", f"map {m.map_ms:.1f} ms",
                f"save {m.save_ms:.1f} ms", f"{m.megapixels_per_second:.1f} MP/s"]
     if m.clipped_low or m.clipped_high:
@@ -134,12 +130,13 @@ def output_line(m: MapResult, result: RunResult) -> str:
     figures += [f"{key} {getattr(m, key)}" for key in ("method", "map") if _varying(result, key)]
     if m.frames > 1:
         figures.append(f"{m.frames} frames")
-    return f"{source} [{m.kernel}] -> {output}: {', '.join(figures)}"
+    return f"{_input_name(m)} [{m.kernel}] -> {_output_path(m)}: {', '.join(figures)}"
 
 
-def render_run(result: RunResult, console: Console, quiet: bool = False) -> None:
+def render_run(result: RunResult, console: Console, quiet: bool = False,
+               given: Mapping[str, str] | None = None) -> None:
     """Print the timing table, notes, warnings, failures and a one-line summary; with ``quiet``, only
-    the failures."""
+    the failures. ``given`` names the ``-k`` each kernel came from, as :func:`summarise` takes it."""
     if quiet:
         _render_failures(result, console)
         _render_stop(result, console)
@@ -148,7 +145,7 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
         table = timing_table(result, console) if console.is_terminal else None
         if table is not None:
             console.print(table)
-        else:  # a log, a pipe, or a terminal too narrow for the names: whole names that grep finds
+        else:  # a log, a pipe, or a terminal too narrow for every figure: whole names that grep finds
             for m in result.maps:
                 console.print(Text(output_line(m, result)), soft_wrap=True)
         console.print(Text(settings_line(result), style="dim"), soft_wrap=table is None)
@@ -166,7 +163,7 @@ def render_run(result: RunResult, console: Console, quiet: bool = False) -> None
     notes = dict.fromkeys(m.note for m in result.maps if m.note)
     for note in notes:
         console.print(Text(f"note: {note}", style="cyan"), soft_wrap=True)
-    for warning in summarise(result):
+    for warning in summarise(result, given):
         console.print(Text(f"warning: {as_flags(warning)}", style="yellow"), soft_wrap=True)
     _render_failures(result, console)
     if result.montage:
@@ -261,13 +258,11 @@ def progress_bar(console: Console, total: int, enabled: bool = True) -> Iterator
 
 
 def plan_table(targets, console: Console) -> Table | None:
-    """``--dry-run``: what would be written, input by input, in the columns that fit the console (the
-    map first gives way, the names never); None when the names alone do not fit."""
-    columns = [_Column("input", [str(t.source) for t in targets], 0), _Column("kernel", [t.name for t in targets], 0),
-               _Column("output", [str(t.output) for t in targets], 0),
-               _Column("map", ["+".join(dict.fromkeys(t.maps)) for t in targets], 1)]
-    fitted = _fitted(columns, console, title="would write", title_justify="left")
-    return fitted and fitted[0]
+    """``--dry-run``: what would be written, input by input; None when that is wider than the console."""
+    columns = [_Column("input", [str(t.source) for t in targets]), _Column("kernel", [t.name for t in targets]),
+               _Column("output", [str(t.output) for t in targets]),
+               _Column("mapping", ["+".join(dict.fromkeys(t.maps)) for t in targets])]
+    return _whole_table(columns, console, title="would write", title_justify="left")
 
 
 def plan_line(target) -> str:
@@ -278,7 +273,7 @@ def plan_line(target) -> str:
 
 
 def render_plan(targets, console: Console) -> None:
-    """``--dry-run``'s list: a table on a terminal wide enough for the names, else a line per output."""
+    """``--dry-run``'s list: a table on a terminal wide enough for it, else a line per output."""
     table = plan_table(targets, console) if console.is_terminal else None
     if table is not None:
         console.print(table)

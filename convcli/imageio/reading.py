@@ -30,6 +30,7 @@ from convcli.choices import DEFAULT_MAX_PIXELS
 from convcli.errors import InputError
 from convcli.imageio import png16, tiff
 from convcli.imageio.frames import FrameSelection, Timing, gif_plays, pick_frames
+from convcli.imageio.said import FileWarning
 from convcli.imageio.samples import Rows, Samples
 from convcli.pixels.colormaps import to_gray
 
@@ -59,7 +60,7 @@ class Picture:
     mode: str  # the Pillow mode it was read from (``RGB;16``, ``RGB;F``: what Pillow has no mode for)
     icc_profile: bytes | None = None  # kept only while it still describes ``color``
     dpi: tuple[float, float] | None = None
-    warnings: tuple[str, ...] = ()  # what reading lost
+    warnings: tuple[FileWarning, ...] = ()  # what reading lost
 
     @property
     def height(self) -> int:
@@ -88,7 +89,7 @@ class Frames:
     total: int  # frames in the file
     format: str  # the file's format as Pillow names it: PNG, GIF, TIFF ...
     timing: Timing | None = None  # how an animation plays; None for stills and pages
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[FileWarning, ...] = ()
     uncompressed: bool = False  # a TIFF of uncompressed pages (its maps are written uncompressed too)
 
     @property
@@ -258,13 +259,13 @@ def _deep_png(opened: Image.Image) -> bool:
 
 
 @contextlib.contextmanager
-def _library_warnings(name: str, into: list[str]):
+def _library_warnings(name: str, into: list[FileWarning]):
     """Collect what Pillow (Python warnings) and tifffile (its log) warn of while reading, as report
     warnings naming the file, instead of raw lines on stderr; each once (Pillow 13 warns that IM is
     deprecated at every header field it reads)."""
     def add(message: str) -> None:
-        if f"{name}: {message}" not in into:
-            into.append(f"{name}: {message}")
+        if FileWarning(name, message) not in into:
+            into.append(FileWarning(name, message))
 
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: add(record.getMessage())
@@ -320,7 +321,7 @@ def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = Fal
     """
     path = Path(path)
     name = display_name(path)
-    noticed: list[str] = []
+    noticed: list[FileWarning] = []
     with _guarded(name, max_pixels, noticed):
         read = _load(path, data, name, gray, max_pixels, frames)
     plain = read.format == "TIFF" and tiff.uncompressed(_source(path, data))
@@ -328,7 +329,7 @@ def load_frames(path: Path | str, *, data: bytes | None = None, gray: bool = Fal
 
 
 @contextlib.contextmanager
-def _guarded(name: str, max_pixels: int, noticed: list[str]):
+def _guarded(name: str, max_pixels: int, noticed: list[FileWarning]):
     """Reading ``name``: its errors as :class:`InputError`, its libraries' warnings into ``noticed``, and
     Pillow's pixel limit at ``max_pixels`` while decoding."""
     with _reading(name), _library_warnings(name, noticed), _pillow_limit(max_pixels):
@@ -350,7 +351,7 @@ class Still:
 
     samples: Samples
     format: str
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[FileWarning, ...] = ()
     uncompressed: bool = False  # as :attr:`Frames.uncompressed`
 
 
@@ -366,7 +367,7 @@ def load_still(path: Path | str, *, data: bytes | None = None, max_pixels: int =
     """
     path = Path(path)
     name = display_name(path)
-    noticed: list[str] = []
+    noticed: list[FileWarning] = []
     with _guarded(name, max_pixels, noticed):
         found = _still(path, data, name, max_pixels, frames, pieces_beyond_limit)
     if found is None:
@@ -421,16 +422,16 @@ def _load(path: Path, data: bytes | None, name: str, gray: bool, max_pixels: int
         total = getattr(opened, "n_frames", 1)
         warned = ()
         if opened.format in _FIRST_IMAGE_ONLY and total > 1 and frames is None:
-            warned = (f"{name}: holds {total} images ({opened.format}); the first is filtered "
-                      "(`frame` picks others)",)
+            warned = (FileWarning(name, f"holds {total} images ({opened.format}); the first is filtered "
+                                  "(`frame` picks others)"),)
             picked = (0,)
         else:
             picked = pick_frames(frames, total, name)
         if _deep_png(opened) and opened.format == "PNG" and total == 1:
             return _deep_png_frames(opened, path, data, name, gray)
         if _deep_png(opened):
-            warned += (f"{Path(name).name}: 16-bit colour frames are read with 8 bits per channel (Pillow "
-                       "has no 16-bit RGB mode), so its outputs are 8-bit",)
+            warned += (FileWarning(Path(name).name, "16-bit colour frames are read with 8 bits per channel "
+                                   "(Pillow has no 16-bit RGB mode), so its outputs are 8-bit"),)
         return _pillow_frames(opened, picked, total, gray, check_size, warned)
 
 
@@ -439,14 +440,16 @@ def load_image(path: Path | str, *, data: bytes | None = None, gray: bool = Fals
     """The first frame of ``path`` as a :class:`Picture` (see :func:`load_frames`); its warnings say
     when the file holds more."""
     read = load_frames(path, data=data, gray=gray, max_pixels=max_pixels, frames=FrameSelection.parse("0"))
-    more = (f"{display_name(Path(path))}: holds {read.total} frames; frame 0 is read",) if read.total > 1 else ()
+    more = ()
+    if read.total > 1:
+        more = (FileWarning(display_name(Path(path)), f"holds {read.total} frames; frame 0 is read"),)
     first = read.first
     return Picture(first.color, first.alpha, first.bit_depth, first.mode, first.icc_profile, first.dpi,
                    warnings=read.warnings + more)
 
 
 def _pillow_frames(opened: Image.Image, picked: tuple[int, ...], total: int, gray: bool, check_size,
-                   warned: tuple[str, ...]) -> Frames:
+                   warned: tuple[FileWarning, ...]) -> Frames:
     pictures, durations = [], []
     for index in picked:
         if total > 1:

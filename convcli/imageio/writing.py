@@ -21,6 +21,7 @@ from convcli.errors import OutputError, ParameterError, did_you_mean
 from convcli.imageio import png16, tiff
 from convcli.imageio.atomic import STDOUT, atomic_write
 from convcli.imageio.frames import Timing, gif_loop
+from convcli.imageio.said import FileWarning
 
 #: Output extensions and what they are written as.
 WRITE_FORMATS = {
@@ -123,7 +124,7 @@ Frame = tuple[np.ndarray, "np.ndarray | None"]  # (colour in [0, 1], alpha or No
 
 def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = None, *, bit_depth: int = 8,
                raw: bool = False, name: str = "map", icc_profile: bytes | None = None,
-               dpi: tuple[float, float] | None = None, quality: int = 95, fmt: str | None = None) -> list[str]:
+               dpi: tuple[float, float] | None = None, quality: int = 95, fmt: str | None = None) -> list[FileWarning]:
     """Write a feature map to ``path`` in the format of its extension (or ``fmt``); return any warnings.
 
     ``color`` is ``H x W`` or ``H x W x 3`` in [0, 1] (any floats when ``raw``). Maps of 16-bit or
@@ -137,7 +138,7 @@ def save_image(path: Path | str, color: np.ndarray, alpha: np.ndarray | None = N
 
 
 def save_frames(path: Path | str, frames: Sequence[Frame], *, timing: Timing | None = None, fmt: str | None = None,
-                **encoding) -> list[str]:
+                **encoding) -> list[FileWarning]:
     """Write several frames of one map to ``path`` as one file: an animation (GIF, APNG, WebP, with
     ``timing``), a multi-page TIFF, or arrays with a leading frame axis (``.npy``, ``.npz``); the
     keywords are :func:`save_image`'s. One frame is a still. Returns any warnings."""
@@ -145,12 +146,12 @@ def save_frames(path: Path | str, frames: Sequence[Frame], *, timing: Timing | N
     out = Encoding(check_format(path, fmt=fmt, raw=encoding.get("raw", False)), timing=timing, **encoding)
     if len(frames) > 1 and out.fmt not in FRAME_FORMATS:
         raise OutputError(f"{path}: {out.fmt} holds one frame, not {len(frames)}; write .tif, .gif, .png or .webp")
-    warnings: list[str] = []
+    warnings: list[FileWarning] = []
     if timing is not None and len(frames) > 1 and out.fmt not in TIMED_FORMATS:
-        warnings.append(f"{_label(path)}: {out.fmt} keeps the frames but not their durations; .gif, .png or "
-                        ".webp keep both")
+        warnings.append(FileWarning(_label(path), f"{out.fmt} keeps the frames but not their durations; .gif, "
+                                    ".png or .webp keep both"))
     if any(alpha is not None for _, alpha in frames) and out.fmt not in ALPHA_FORMATS:
-        warnings.append(f"{_label(path)}: {out.fmt} has no alpha channel; transparency was dropped")
+        warnings.append(FileWarning(_label(path), f"{out.fmt} has no alpha channel; transparency was dropped"))
         frames = [(color, None) for color, _ in frames]
     if len(frames) > 1:
         frames = _alike(frames, path, out.fmt)
@@ -169,7 +170,8 @@ def save_frames(path: Path | str, frames: Sequence[Frame], *, timing: Timing | N
     deep = out.bit_depth > 8 and out.fmt == "PNG" and len(frames) == 1
     if out.bit_depth > 8 and not deep:
         why = "an animated PNG" if out.fmt == "PNG" else out.fmt
-        warnings.append(f"{_label(path)}: {why} holds 8 bits per channel; the 16-bit maps were written with 8")
+        warnings.append(FileWarning(_label(path), f"{why} holds 8 bits per channel; the 16-bit maps were written "
+                                    "with 8"))
     if deep:
         data = png16.encode(_samples(*frames[0], out), icc_profile=out.icc_profile, dpi=out.dpi)
         atomic_write(path, lambda handle: handle.write(data))
@@ -224,13 +226,13 @@ def _samples(color: np.ndarray, alpha: np.ndarray | None, out: Encoding, depth: 
     return _quantise(planes, depth)
 
 
-def _write_arrays(path: Path, frames: Sequence[Frame], out: Encoding, warnings: list[str]) -> None:
+def _write_arrays(path: Path, frames: Sequence[Frame], out: Encoding, warnings: list[FileWarning]) -> None:
     colours = [np.asarray(color, dtype=np.float32) for color, _ in frames]
     array = colours[0] if len(colours) == 1 else np.stack(colours)
     alphas = [alpha for _, alpha in frames if alpha is not None]
     if out.fmt == "NPY":
         if alphas:
-            warnings.append(f"{_label(path)}: .npy holds the map alone; .npz keeps the alpha too")
+            warnings.append(FileWarning(_label(path), ".npy holds the map alone; .npz keeps the alpha too"))
         atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
         return
     arrays = {out.name: array}
@@ -240,7 +242,7 @@ def _write_arrays(path: Path, frames: Sequence[Frame], out: Encoding, warnings: 
     atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
-def _write_pillow(path: Path, frames: list[np.ndarray], out: Encoding, warnings: list[str]) -> None:
+def _write_pillow(path: Path, frames: list[np.ndarray], out: Encoding, warnings: list[FileWarning]) -> None:
     if out.fmt == "GIF":  # Pillow writes gray and alpha to GIF as gray alone: give it RGBA, whose alpha it keeps
         frames = [np.dstack([frame[..., :1]] * 3 + [frame[..., 1:]]) if frame.ndim == 3 and frame.shape[2] == 2
                   else frame for frame in frames]
@@ -254,8 +256,8 @@ def _write_pillow(path: Path, frames: list[np.ndarray], out: Encoding, warnings:
         params["dpi"] = out.dpi
     if out.fmt == "GIF" and any(frame.ndim == 3 and frame.shape[2] in (2, 4) and
                                 np.any((frame[..., -1] > 0) & (frame[..., -1] < 255)) for frame in frames):
-        warnings.append(f"{_label(path)}: GIF transparency is on or off; partly transparent pixels were made opaque "
-                        "or clear")
+        warnings.append(FileWarning(_label(path), "GIF transparency is on or off; partly transparent pixels were "
+                                    "made opaque or clear"))
     if len(images) > 1:
         params.update(save_all=True, append_images=images[1:])
         if out.fmt == "GIF" and frames[0].ndim == 3 and frames[0].shape[2] == 4:
@@ -269,13 +271,13 @@ def _write_pillow(path: Path, frames: list[np.ndarray], out: Encoding, warnings:
                 params["default_image"] = True
                 params["duration"] = params["duration"][1:]  # Pillow times the animation's frames alone
             elif out.timing.default_image:
-                warnings.append(f"{_label(path)}: the APNG's default image, not part of its animation, is frame 0 "
-                                f"of this {out.fmt}")
+                warnings.append(FileWarning(_label(path), "the APNG's default image, not part of its animation, is "
+                                            f"frame 0 of this {out.fmt}"))
         repeats = [i for i in range(1, len(frames)) if np.array_equal(frames[i], frames[i - 1])]
         if repeats:
-            warnings.append(f"{_label(path)}: frame{'s' if len(repeats) > 1 else ''} {', '.join(map(str, repeats))} "
-                            f"repeat{'' if len(repeats) > 1 else 's'} the one before after filtering; {out.fmt} "
-                            "stores a repeat as a longer frame")
+            frames_named = f"frame{'s' if len(repeats) > 1 else ''} {', '.join(map(str, repeats))}"
+            warnings.append(FileWarning(_label(path), f"{frames_named} repeat{'' if len(repeats) > 1 else 's'} the "
+                                        f"one before after filtering; {out.fmt} stores a repeat as a longer frame"))
 
     def write(handle: BinaryIO) -> None:
         try:
@@ -287,7 +289,7 @@ def _write_pillow(path: Path, frames: list[np.ndarray], out: Encoding, warnings:
 
 
 def save_stack(path: Path | str, layers: list[tuple[str, np.ndarray, np.ndarray | None]], *, bit_depth: int = 8,
-               raw: bool = False, fmt: str | None = None) -> list[str]:
+               raw: bool = False, fmt: str | None = None) -> list[FileWarning]:
     """Write several maps of the same input to one file; return any warnings.
 
     ``layers`` are ``(name, values, alpha)``. ``.npz`` holds one array per name (and ``name_alpha``

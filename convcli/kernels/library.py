@@ -372,8 +372,17 @@ def kernel_sources(extra_files: list[Path] | tuple[Path, ...] = ()) -> list[tupl
 
 def load_library(extra_files: list[Path] | tuple[Path, ...] = ()) -> Library:
     """The kernels of every source (see :func:`kernel_sources`); raises every problem found at once."""
+    return _library(kernel_sources(extra_files))
+
+
+def builtin_library() -> Library:
+    """The built-in kernels alone, whatever the user's files hold."""
+    return _library([(builtin_kernel_file(), BUILTIN_SOURCE)])
+
+
+def _library(sources: list[tuple[Path, str]]) -> Library:
     problems = Problems()
-    files = [read_kernel_file(path, problems, label) for path, label in kernel_sources(extra_files)]
+    files = [read_kernel_file(path, problems, label) for path, label in sources]
     library = build_library(files, problems)
     problems.raise_any()
     return library

@@ -339,18 +339,25 @@ def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True) 
     ``inline2``, ... by their position among the inline ones; with ``unique`` every name must be unique
     (they name the output files; a depthwise convolution may use one kernel on several channels).
     """
-    entries: list[Entry] = []
+    return [entry for _, entries in resolve_given(specs, library, unique=unique) for entry in entries]
+
+
+def resolve_given(specs: list[str], library: Library, *, unique: bool = True) -> list[tuple[str, list[Entry]]]:
+    """Each ``-k`` value as :func:`resolve_kernels` turns it into entries, with the name of what it names
+    (a bank's for its kernels; a ``.npy`` bank's stem), which the report rolls their warnings up under."""
+    given: list[tuple[str, list[Entry]]] = []
     inline = _Numbering()
     for spec in specs:
         text = spec.strip()
         if "|" in text:
-            entries.append(_chain(text, library, inline))
+            chain = _chain(text, library, inline)
+            given.append((chain.name, [chain]))
             continue
-        for entry in _entries(text, library, inline):
-            entries.extend(entry.expand())
-    seen: set[str] = set()
-    for entry in entries if unique else ():
-        if entry.name in seen:
-            raise KernelError(f"kernel '{entry.name}' is given twice")
-        seen.add(entry.name)
-    return entries
+        found = _entries(text, library, inline)
+        name = found[0].name if len(found) == 1 else _safe_stem(Path(text))
+        given.append((name, [entry for each in found for entry in each.expand()]))
+    names = [entry.name for _, entries in given for entry in entries]
+    twice = [name for number, name in enumerate(names) if name in names[:number]]
+    if unique and twice:
+        raise KernelError(f"kernel '{twice[0]}' is given twice")
+    return given

@@ -38,6 +38,7 @@ from convcli.engine.settings import Settings
 from convcli.engine.threads import default_workers, share_blas
 from convcli.imageio import tiff
 from convcli.imageio.reading import display_name
+from convcli.imageio.said import FileWarning
 from convcli.imageio.samples import Samples
 from convcli.imageio.writing import ARRAY_FORMATS, output_format, quantise, sample_depth
 from convcli.pipeline.channels import filter_picked, restore
@@ -302,7 +303,7 @@ class Written:
     save_ms: float = 0.0
     note: str = ""
     convolver: Convolver | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[FileWarning] = field(default_factory=list)
     max_diff: float | None = None
     verify_ms: float = 0.0
 

@@ -10,6 +10,7 @@ warning at all. Parameter names are marked with backquotes, as in messages.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,7 +47,7 @@ class Notice:
     text: str
     share: float
     advice: str = ""
-    per_kernel: bool = True  # rolled up per kernel (its advice depends on the kernel); else per run
+    per_kernel: bool = True  # rolled up per `-k` kernel (its advice depends on the kernel); else per run
     about: str = ""  # what a roll-up says it is about, when the kind alone does not (the missing input's kind)
 
 
@@ -136,41 +137,36 @@ def _rolled(kind: str, kernel: str, notices: list[Notice], maps: list[MapResult]
         counts = _span([n.share for n in notices], lambda value: f"{value:.0f}")
         text = (f"{len(notices)} of {len(maps)} outputs hold values that read {first.about} ({counts} per output), "
                 "written as 0")
-    return _with(text, first.advice)
+    advice = {notice.advice for notice in notices}
+    return _with(text, first.advice if len(advice) == 1 else "")  # a bank's kernels may each need their own
 
 
-def _subject(m: MapResult) -> set[str]:
-    """The names a warning about ``m`` may start with: its output's and its input's."""
-    return {m.output.name, str(m.output), m.source.name, str(m.source), "standard output", "standard input"}
-
-
-def summarise(result: RunResult) -> list[str]:
-    """The run's warnings, one line per kind: an output's own line when it is the only one of its kind,
-    else a summary of how many outputs, how much, and the advice. The other warnings (of reading and
-    writing files) are grouped by what they say, whichever file they name."""
+def summarise(result: RunResult, given: Mapping[str, str] | None = None) -> list[str]:
+    """The run's warnings, one line per kind (and per ``-k`` kernel, for those whose advice depends on
+    it): an output's own line when it is the only one of its kind, else a summary of how many outputs,
+    how much, and the advice. ``given`` names the ``-k`` each kernel came from (a bank's kernels: the
+    bank), which its outputs' warnings roll up under; a kernel missing from it, under its own name. The
+    other warnings (of reading and writing files) are grouped by what they say, whichever file they
+    name."""
+    given = given or {}
     others: dict[str, list[str]] = {}  # what it says -> the files it was said of
-    groups: dict[tuple[str, str | None], list[Notice]] = {}
+    groups: dict[tuple[str, str | None], list[Notice]] = {}  # (kind, the -k kernel or None: the run)
     for m in result.maps:
         for warning in m.warnings:
-            head, _, tail = warning.partition(": ")
-            if tail and head in _subject(m):
-                names = others.setdefault(tail, [])
-                if head not in names:
-                    names.append(head)
-            else:
-                others.setdefault(warning, [])
+            names = others.setdefault(warning.text, [])
+            if warning.subject not in names:
+                names.append(warning.subject)
         for notice in m.notices:
-            groups.setdefault((notice.kind, m.kernel if notice.per_kernel else None), []).append(notice)
+            kernel = given.get(m.kernel, m.kernel) if notice.per_kernel else None
+            groups.setdefault((notice.kind, kernel), []).append(notice)
     lines = []
-    for tail, names in others.items():
-        if not names:
-            lines.append(tail)
-        elif len(names) == 1:
-            lines.append(f"{names[0]}: {tail}")
+    for text, names in others.items():
+        if len(names) == 1:
+            lines.append(f"{names[0]}: {text}")
         else:
             listed = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
-            lines.append(f"{tail} ({len(names)} files: {listed})")
+            lines.append(f"{text} ({len(names)} files: {listed})")
     for (kind, kernel), notices in groups.items():
-        maps = [m for m in result.maps if kernel is None or m.kernel == kernel]
+        maps = [m for m in result.maps if kernel is None or given.get(m.kernel, m.kernel) == kernel]
         lines.append(notices[0].text if len(notices) == 1 else _rolled(kind, kernel or "", notices, maps))
     return lines

@@ -18,6 +18,7 @@ from convcli.engine.plan import TileDependent
 from convcli.errors import ConvcliError, InputError
 from convcli.imageio.atomic import STDOUT, make_folder
 from convcli.imageio.reading import Frames, Still, display_name, load_frames, load_still, picture_of, refuse_bomb
+from convcli.imageio.said import FileWarning
 from convcli.imageio.samples import mark_nodata
 from convcli.imageio.writing import output_format, save_frames, save_image, save_stack
 from convcli.pipeline.bands import target_reach, value_ranges, write_in_bands
@@ -340,7 +341,7 @@ def _write_banded(still: Still, target: Target, options: ApplyOptions, load_ms: 
 def _map_result(target: Target, options: ApplyOptions, *, input_size: tuple[int, int, int],
                 output_size: tuple[int, int], convolver: Convolver, max_diff: float | None, verify_ms: float,
                 times: tuple[float, float, float, float], counts: tuple[int, int, int, int], peak: float | None,
-                note: str, frames: int, warnings: list[str]) -> MapResult:
+                note: str, frames: int, warnings: list[FileWarning]) -> MapResult:
     """The report of one output: ``times`` are load, filter, map and save, in ms; ``counts`` the values
     written, clipped low and high, and missing; ``peak`` the brightest value written."""
     values, low, high, _ = counts

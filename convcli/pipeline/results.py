@@ -16,6 +16,7 @@ from convcli.errors import plain
 from convcli.imageio.atomic import atomic_write, make_folder
 
 if TYPE_CHECKING:
+    from convcli.imageio.said import FileWarning
     from convcli.pipeline.notices import Notice
 
 #: The version of the JSON report layout; bumped when a field changes meaning or goes away.
@@ -50,7 +51,7 @@ class MapResult:
     method_reason: str = ""  # why the engine chose that path (the cost model, or a forced method)
     note: str = ""
     frames: int = 1  # frames or pages filtered and written
-    warnings: list[str] = field(default_factory=list)  # of reading and writing files; parameter names marked
+    warnings: list[FileWarning] = field(default_factory=list)  # of reading and writing files
     notices: list[Notice] = field(default_factory=list)  # clipped, nearly black, missing: the report rolls these up
 
     @property
@@ -72,7 +73,7 @@ class MapResult:
         for key in ("load_ms", "convolve_ms", "map_ms", "save_ms", "verify_ms"):
             if data[key] is not None:
                 data[key] = round(data[key], 3)
-        data["warnings"] = [plain(w) for w in (*self.warnings, *(n.text for n in self.notices))]
+        data["warnings"] = [plain(text) for text in (*map(str, self.warnings), *(n.text for n in self.notices))]
         del data["notices"]
         return data
 
