@@ -11,8 +11,8 @@ from PIL import Image, ImageCms
 
 from convcli.errors import InputError, OutputError, ParameterError
 from convcli.imageio.atomic import atomic_write
+from convcli.imageio.file_warnings import FileWarning
 from convcli.imageio.reading import load_image
-from convcli.imageio.said import FileWarning
 from convcli.imageio.writing import WRITE_FORMATS, output_format, save_image
 
 H, W = 6, 10  # not square, so a rotation or a transposition changes the shape

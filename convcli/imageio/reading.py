@@ -29,8 +29,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from convcli.choices import DEFAULT_MAX_PIXELS
 from convcli.errors import InputError
 from convcli.imageio import png16, tiff
+from convcli.imageio.file_warnings import FileWarning
 from convcli.imageio.frames import FrameSelection, Timing, gif_plays, pick_frames
-from convcli.imageio.said import FileWarning
 from convcli.imageio.samples import Rows, Samples
 from convcli.pixels.colormaps import to_gray
 

@@ -20,8 +20,8 @@ from PIL import Image
 from convcli.errors import OutputError, ParameterError, did_you_mean
 from convcli.imageio import png16, tiff
 from convcli.imageio.atomic import STDOUT, atomic_write
+from convcli.imageio.file_warnings import FileWarning
 from convcli.imageio.frames import Timing, gif_loop
-from convcli.imageio.said import FileWarning
 
 #: Output extensions and what they are written as.
 WRITE_FORMATS = {

@@ -37,8 +37,8 @@ from convcli.engine.plan import TileDependent
 from convcli.engine.settings import Settings
 from convcli.engine.threads import default_workers, share_blas
 from convcli.imageio import tiff
+from convcli.imageio.file_warnings import FileWarning
 from convcli.imageio.reading import display_name
-from convcli.imageio.said import FileWarning
 from convcli.imageio.samples import Samples
 from convcli.imageio.writing import ARRAY_FORMATS, output_format, quantise, sample_depth
 from convcli.pipeline.channels import filter_picked, restore

@@ -17,8 +17,8 @@ from convcli.engine.missing import find_missing
 from convcli.engine.plan import TileDependent
 from convcli.errors import ConvcliError, InputError
 from convcli.imageio.atomic import STDOUT, make_folder
+from convcli.imageio.file_warnings import FileWarning
 from convcli.imageio.reading import Frames, Still, display_name, load_frames, load_still, picture_of, refuse_bomb
-from convcli.imageio.said import FileWarning
 from convcli.imageio.samples import mark_nodata
 from convcli.imageio.writing import output_format, save_frames, save_image, save_stack
 from convcli.pipeline.bands import target_reach, value_ranges, write_in_bands

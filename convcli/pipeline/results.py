@@ -16,7 +16,7 @@ from convcli.errors import plain
 from convcli.imageio.atomic import atomic_write, make_folder
 
 if TYPE_CHECKING:
-    from convcli.imageio.said import FileWarning
+    from convcli.imageio.file_warnings import FileWarning
     from convcli.pipeline.notices import Notice
 
 #: The version of the JSON report layout; bumped when a field changes meaning or goes away.
