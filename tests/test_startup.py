@@ -112,3 +112,12 @@ def test_values_are_coerced_to_their_types(small):
     assert params["method"].value == "fft"
     assert str(params["output"]) == "o" and type(params["output"]).__name__ in ("PosixPath", "WindowsPath")
     assert all(isinstance(p.get_runtime_param(), coercion.DirectParam) for p in apply.params)
+
+
+def test_the_coercion_is_installed_only_on_the_typer_it_was_written_for(monkeypatch):
+    import typer
+
+    assert typer.__version__.startswith(coercion.TYPER_SERIES)  # pyproject pins this series
+    assert coercion.install() is True  # (already installed by the CLI's import: nothing more to do)
+    monkeypatch.setattr(typer, "__version__", "0.30.0")
+    assert coercion.install() is False  # another Typer keeps its own coercion

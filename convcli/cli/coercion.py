@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import typer
-from typer import _coercion, _param_types
+
+try:  # Typer's internals, as of TYPER_SERIES
+    from typer import _coercion, _param_types
+except ImportError:  # another Typer: install() leaves its coercion alone
+    _coercion = _param_types = None
 
 from convcli.errors import did_you_mean
 
@@ -123,12 +127,23 @@ def direct_param(descriptor) -> DirectParam | None:
     return DirectParam(parameter_info=info, annotation=annotation, leaf=leaf, many=many)
 
 
-def install() -> None:
-    """Give every plain parameter its direct coercion (Typer builds the rest, as it would)."""
-    kind = typer.core._TyperParameter
+#: The Typer releases whose internals :func:`install` was written against (pyproject pins the same).
+TYPER_SERIES = "0.29."
+
+
+def install() -> bool:
+    """Give every plain parameter its direct coercion (Typer builds the rest, as it would); whether it did.
+
+    Under a Typer other than :data:`TYPER_SERIES` (its internals may have moved) nothing is changed:
+    every parameter keeps Typer's own coercion, slower to start but right.
+    """
+    kind = getattr(getattr(typer, "core", None), "_TyperParameter", None)
+    if (not typer.__version__.startswith(TYPER_SERIES) or _param_types is None
+            or not hasattr(kind, "get_runtime_param")):
+        return False
     original = kind.get_runtime_param
     if getattr(original, "direct", False):
-        return
+        return True
 
     def get_runtime_param(self):
         if self._runtime_param is None:
@@ -137,3 +152,4 @@ def install() -> None:
 
     get_runtime_param.direct = True
     kind.get_runtime_param = get_runtime_param
+    return True
