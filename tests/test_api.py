@@ -180,6 +180,8 @@ def _options(extra: list[str]) -> dict:
 
 @pytest.mark.parametrize(("name", "spec", "extra"), CLI_CASES)
 def test_filter_image_of_a_pil_image_gives_the_pixels_convcli_apply_writes(tmp_path, name, spec, extra):
+    """A consistency test: the API and the command run the same pipeline, so this catches them drifting
+    apart, not a wrong result (the tests below hold the results to references)."""
     out = tmp_path / "out.png"
     done = CliRunner().invoke(app, ["apply", str(SAMPLES / name), "-k", spec, "-o", str(out), "-q", *extra])
     assert done.exit_code == 0, done.output
