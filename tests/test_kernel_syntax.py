@@ -238,7 +238,8 @@ def test_the_default_anchor_changes_nothing():
 
 def test_an_anchored_kernel_is_its_weights_in_zeros():
     kernel = Kernel("k", [[1, 2, 3], [4, 5, 6]], anchor=(0, 0))
-    np.testing.assert_array_equal(kernel.weights, [[0, 0, 0, 0, 0], [0, 0, 1, 2, 3], [0, 0, 4, 5, 6]])
+    # The smallest frame whose contract anchor ((kh - 1) // 2, (kw - 1) // 2) = (0, 1) is the 1 (chains fold alike).
+    np.testing.assert_array_equal(kernel.weights, [[0, 1, 2, 3], [0, 4, 5, 6]])
     np.testing.assert_array_equal(kernel.given_weights, [[1, 2, 3], [4, 5, 6]])
     assert kernel.anchored and kernel.summary().size == "2x3"
     assert kernel.note == "kernel 'k' anchored at row 0, column 0 of its 2x3 weights"

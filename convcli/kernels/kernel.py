@@ -16,6 +16,7 @@ import numpy as np
 
 from convcli.choices import MAPS
 from convcli.engine.alpha import conv2d_with_alpha
+from convcli.engine.geometry import centre, default_anchor
 from convcli.errors import KernelError, ParameterError
 from convcli.kernels.entry import Convolve, Entry, Filtered, Summary, sha256
 
@@ -149,7 +150,8 @@ class Kernel(Entry):
     @property
     def anchored(self) -> bool:
         """Whether its :attr:`anchor` is not the default ``((kh - 1) // 2, (kw - 1) // 2)`` of the weights as
-        given: then :attr:`weights` are those weights in a frame of zeros whose centre is the anchor."""
+        given: then :attr:`weights` are those weights in a frame of zeros (:func:`embed`) whose contract anchor
+        is the anchor."""
         return self.weights.shape != self._given[2:]
 
     @property
@@ -221,15 +223,10 @@ class Kernel(Entry):
         Flipping (the kernel's own ``flip`` xor ``flip``) mirrors the weights and the anchor.
         """
         kh, kw = self.shape
-        anchor = ((kh - 1) // 2, (kw - 1) // 2)
+        anchor = default_anchor(self.shape)
         if self.flip != flip:
             return self.weights[::-1, ::-1], (kh - 1 - anchor[0], kw - 1 - anchor[1])
         return self.weights, anchor
-
-
-def default_anchor(shape: tuple[int, ...]) -> tuple[int, int]:
-    """The contract's anchor of a ``kh x kw`` kernel: ``((kh - 1) // 2, (kw - 1) // 2)``."""
-    return (shape[0] - 1) // 2, (shape[1] - 1) // 2
 
 
 def check_anchor(anchor: object, shape: tuple[int, int], where: str) -> tuple[int, int]:
@@ -246,14 +243,27 @@ def check_anchor(anchor: object, shape: tuple[int, int], where: str) -> tuple[in
 
 
 def embed(weights: np.ndarray, anchor: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """``weights`` in the smallest odd-sized frame of zeros whose centre cell is ``anchor``, and where the
-    weights start in it: applied with the contract's anchor, the frame is the weights anchored at
-    ``anchor`` (its zero taps add nothing), and mirrored (``flip``) it mirrors about that anchor."""
-    kh, kw = weights.shape
-    reach = max(anchor[0], kh - 1 - anchor[0]), max(anchor[1], kw - 1 - anchor[1])
-    top, left = reach[0] - anchor[0], reach[1] - anchor[1]
-    frame = np.zeros((2 * reach[0] + 1, 2 * reach[1] + 1))
-    frame[top:top + kh, left:left + kw] = weights
+    """``weights`` in the smallest frame of zeros whose contract anchor (:func:`default_anchor`) is the cell
+    at ``anchor``, and ``(top, left)``, where the weights start in it.
+
+    Applied with the contract's anchor, the frame is the weights anchored at ``anchor`` (its zero taps add
+    nothing); mirrored (``flip``) it mirrors about that anchor too, as the contract's flip mirrors about the
+    anchor for even sizes as for odd ones. An anchored kernel and a folded chain are put in their frames here.
+
+    >>> frame, start = embed(np.arange(1.0, 10.0).reshape(3, 3), (0, 0))
+    >>> frame.shape, start, default_anchor(frame.shape), float(frame[default_anchor(frame.shape)])
+    ((4, 4), (1, 1), (1, 1), 1.0)
+    """
+    sides = []
+    for taps, at in zip(weights.shape, anchor):
+        if at >= centre(taps):  # zeros after the weights until the centre reaches the anchor
+            sides.append((0, max(taps, 2 * at + 1)))
+        else:  # zeros before them, moving the anchor down as the centre moves
+            before = taps - 2 - 2 * at
+            sides.append((before, taps + before))
+    (top, height), (left, width) = sides
+    frame = np.zeros((height, width))
+    frame[top:top + weights.shape[0], left:left + weights.shape[1]] = weights
     return frame, (top, left)
 
 
