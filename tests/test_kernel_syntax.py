@@ -460,3 +460,14 @@ def test_doc_toml_example(tmp_path):
     trail = load_kernel_file(path)["trail"]
     assert trail.anchor == (0, 0)
     np.testing.assert_allclose(trail.given_weights, np.array([[4, 2, 1], [2, 1, 0], [1, 0, 0]]) / 11)
+
+
+def test_with_anchor_keeps_every_field_and_a_note_of_its_own():
+    kernel = Kernel("k", powers_of_two((3, 3)), description="d", bias=0.25, flip=True, map="abs", source="s",
+                    note="made by hand")
+    (moved,) = with_anchor([kernel], (0, 2))
+    assert (moved.description, moved.bias, moved.flip, moved.map, moved.source) == ("d", 0.25, True, "abs", "s")
+    assert moved.note == "made by hand" and moved.anchor == (0, 2)
+    np.testing.assert_array_equal(moved.given_weights, kernel.weights)
+    (again,) = with_anchor([Kernel("k", powers_of_two((3, 3)), anchor=(0, 0))], (2, 1))
+    assert again.note == "kernel 'k' anchored at row 2, column 1 of its 3x3 weights"

@@ -73,7 +73,7 @@ class Bank(Composite):
                 "members": [k.describe() for k in self.kernels]}
 
     def summary(self) -> Summary:
-        shapes = {k.shape for k in self.kernels}
+        shapes = {k.given_weights.shape for k in self.kernels}  # as given, as a kernel's own summary
         size = f"{len(self.kernels)} x {'x'.join(map(str, next(iter(shapes))))}" if len(shapes) == 1 \
             else f"{len(self.kernels)} kernels"
         return Summary(size, "", f"bank: {self.combine or 'stack'}", "")

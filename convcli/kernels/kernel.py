@@ -118,8 +118,7 @@ class Kernel(Entry):
                                   f"larger than the limit of {MAX_KERNEL_SIDE} on a side")
             object.__setattr__(self, "_given", (*offset, kh, kw))
             if not self.note:
-                object.__setattr__(self, "note", f"kernel '{self.name}' anchored at row {anchor[0]}, column "
-                                                 f"{anchor[1]} of its {kh}x{kw} weights")
+                object.__setattr__(self, "note", self.anchor_note)
         weights.setflags(write=False)
         object.__setattr__(self, "weights", weights)
         if not isinstance(self.bias, (int, float)) or isinstance(self.bias, bool) or not np.isfinite(self.bias):
@@ -153,6 +152,12 @@ class Kernel(Entry):
         given: then :attr:`weights` are those weights in a frame of zeros (:func:`embed`) whose contract anchor
         is the anchor."""
         return self.weights.shape != self._given[2:]
+
+    @property
+    def anchor_note(self) -> str:
+        """The note of a kernel anchored off its centre, where its :attr:`note` does not say more."""
+        (row, column), (height, width) = self.anchor, self._given[2:]
+        return f"kernel '{self.name}' anchored at row {row}, column {column} of its {height}x{width} weights"
 
     @property
     def sum(self) -> float:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +132,19 @@ def parse_anchor(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def as_anchor(value: object) -> tuple[int, int]:
+    """``anchor`` given as a pair ``(row, column)`` of whole numbers from 0, as the Python API takes it.
+
+    >>> as_anchor((0, 2))
+    (0, 2)
+    """
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in value)):
+        return int(value[0]), int(value[1])
+    raise ParameterError(f"`anchor` must be (row, column), two whole numbers from 0 ((0, 0) is the top left); "
+                         f"got {value!r}")
+
+
 def with_anchor(entries: list[Entry], anchor: tuple[int, int]) -> list[Entry]:
     """Every kernel of ``entries`` (a combined bank's members too) anchored at ``anchor``, ``(row, column)``
     of the weights as given, in place of its own anchor; a chain or a layer is refused."""
@@ -138,17 +153,15 @@ def with_anchor(entries: list[Entry], anchor: tuple[int, int]) -> list[Entry]:
         if not (anchor[0] < kh and anchor[1] < kw):
             raise ParameterError(f"`anchor` {anchor[0]},{anchor[1]} is outside kernel '{kernel.name}', which is "
                                  f"{kh}x{kw} (rows 0 to {kh - 1}, columns 0 to {kw - 1})")
-        return Kernel(name=kernel.name, weights=kernel.given_weights, description=kernel.description,
-                      bias=kernel.bias, flip=kernel.flip, map=kernel.map, source=kernel.source, anchor=anchor)
+        note = "" if kernel.note == kernel.anchor_note else kernel.note  # the new anchor gets its own
+        return replace(kernel, weights=kernel.given_weights, anchor=anchor, note=note)
 
     result: list[Entry] = []
     for entry in entries:
-        if isinstance(entry, Kernel):
+        if entry.kind == "kernel":
             result.append(anchored(entry))
-        elif isinstance(entry, Bank):
-            result.append(Bank(name=entry.name, kernels=tuple(anchored(k) for k in entry.kernels),
-                               combine=entry.combine, description=entry.description, map=entry.map,
-                               source=entry.source))
+        elif entry.kind == "bank":
+            result.append(replace(entry, kernels=tuple(anchored(k) for k in entry.kernels)))
         else:
             what = f"a chain of {len(entry.members)} kernels" if entry.kind == "chain" else f"a {entry.kind}"
             raise ParameterError(f"`anchor` anchors single kernels; '{entry.name}' is {what} (anchor its kernels "
@@ -196,9 +209,10 @@ def read_npy(path: Path | str) -> np.ndarray:
     return array
 
 
-def load_npy_kernels(path: Path) -> list[Kernel | Layer]:
-    """Load a ``.npy`` kernel: a 2-D matrix, a 3-D bank ``N x kh x kw`` (one kernel per slice), or
-    4-D layer weights ``O x I x kh x kw`` in PyTorch's layout (one summed map per output channel)."""
+def load_npy_kernels(path: Path) -> list[Kernel | Bank | Layer]:
+    """Load a ``.npy`` kernel: a 2-D matrix, a 3-D bank ``N x kh x kw`` (a :class:`Bank` without
+    ``combine``, a kernel per slice, even of one slice), or 4-D layer weights ``O x I x kh x kw`` in
+    PyTorch's layout (one summed map per output channel)."""
     source = str(path)
     array = read_npy(path)
     stem = _safe_stem(path)
@@ -210,7 +224,9 @@ def load_npy_kernels(path: Path) -> list[Kernel | Layer]:
     if array.ndim == 3:
         if array.shape[0] == 0:
             raise KernelError(f"{source}: the bank holds no kernels")
-        return [Kernel(name=f"{stem}_{index}", weights=plane, source=source) for index, plane in enumerate(array)]
+        return [Bank(name=stem, source=source, description=f"{array.shape[0]} kernels of {source}",
+                     kernels=tuple(Kernel(name=f"{stem}_{index}", weights=plane, source=source)
+                                   for index, plane in enumerate(array)))]
     if array.ndim != 2:
         raise KernelError(f"{source}: a .npy kernel must be 2-D (kh x kw), 3-D (N x kh x kw) or 4-D layer weights "
                           f"(O x I x kh x kw), got shape {array.shape}")
@@ -322,13 +338,14 @@ def _chain(text: str, library: Library, inline: _Numbering) -> Chain:
         else:
             what = f"{len(found)} kernels" if len(found) > 1 else f"a {found[0].kind}"
             if isinstance(found[0], Bank):
-                what = f"a bank of {len(found[0].members)} kernels"
+                count = len(found[0].members)
+                what = f"a bank of {count} kernel{'s' * (count != 1)}"
             raise KernelError(f"{source}: '{element}' is {what}; a chain is made of kernels and chains")
         names.append(found[0].name)
     return Chain(name="+".join(names), kernels=tuple(steps), source=source)
 
 
-def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True) -> list[Entry]:
+def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True, expand: bool = True) -> list[Entry]:
     """Turn every ``-k`` value into kernels, banks or chains.
 
     A ``-k`` may be a library name, a generator call (``gaussian:size=9,sigma=2``), an inline matrix
@@ -338,6 +355,7 @@ def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True) 
     kernels, each giving its own map. Inline and ImageMagick kernels are named ``inline1``,
     ``inline2``, ... by their position among the inline ones; with ``unique`` every name must be unique
     (they name the output files; a depthwise convolution may use one kernel on several channels).
+    Without ``expand`` a bank stays one entry, for a caller that asks what was named.
     """
     entries: list[Entry] = []
     inline = _Numbering()
@@ -347,7 +365,7 @@ def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True) 
             entries.append(_chain(text, library, inline))
             continue
         for entry in _entries(text, library, inline):
-            entries.extend(entry.expand())
+            entries.extend(entry.expand() if expand else (entry,))
     seen: set[str] = set()
     for entry in entries if unique else ():
         if entry.name in seen:
