@@ -106,6 +106,33 @@ def test_bad_divisions(library, spec, message):
     assert str(error.value) == message
 
 
+@pytest.mark.parametrize("spec, message", [
+    ("1,2,1 / 1e-320", "inline kernel '1,2,1 / 1e-320': / 1e-320 makes weights larger than floating point holds; "
+     "divide by a larger number"),
+    ("1,2,1 / 1e400", "inline kernel '1,2,1 / 1e400': / 1e400 is more than floating point holds; give a smaller "
+     "number"),
+    ("1e-300 / 1e300", "inline kernel '1e-300 / 1e300': / 1e300 makes every weight 0 (smaller than floating point "
+     "holds); divide by a smaller number"),
+    ("1e308,1e308 / sum", "inline kernel '1e308,1e308 / sum': / sum divides by the sum of the weights, and these are "
+     "too large to add up in floating point; give smaller weights, or divide by a number: / N"),
+    ("1e308,1e308", "inline kernel '1e308,1e308': kernel 'inline1': weights: too large to add up in floating point; "
+     "scale them down"),
+    ("1,1e400", "inline kernel '1,1e400': '1e400' is more than floating point holds"),
+    ("0,0; 0,0 / 4", "inline kernel '0,0; 0,0 / 4': every weight is 0, so every output would be 0; give at least "
+     "one weight other than 0"),
+    ("3x3: nan,nan,nan,nan,nan,nan,nan,nan,nan", "ImageMagick kernel '3x3: nan,nan,nan,nan,nan,nan,nan,nan,nan': "
+     "every tap is 0 or not part of the kernel (nan, -), so every output would be 0; give at least one weight other "
+     "than 0"),
+    ("2x1: 1e400 1", "ImageMagick kernel '2x1: 1e400 1': '1e400' is more than floating point holds"),
+])
+def test_kernels_beyond_floating_point_or_without_a_tap_are_refused_before_any_work(tmp_path, spec, message):
+    Image.new("L", (4, 4), 128).save(tmp_path / "in.png")
+    result = run("apply", tmp_path / "in.png", "-k", spec, "-o", tmp_path / "out.png")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {message}\n"  # no NumPy RuntimeWarning before it
+    assert not (tmp_path / "out.png").exists()
+
+
 # --- ImageMagick kernel strings ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("spec, rows, anchor", [

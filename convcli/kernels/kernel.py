@@ -74,6 +74,10 @@ def as_matrix(values: object, where: str) -> np.ndarray:
         raise KernelError(f"{where}: must be a non-empty 2-D matrix, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
         raise KernelError(f"{where}: holds NaN or infinite values")
+    with np.errstate(over="ignore"):
+        magnitude = np.abs(array, dtype=np.float64).sum()
+    if not np.isfinite(magnitude):  # the sums of a convolution would overflow
+        raise KernelError(f"{where}: too large to add up in floating point; scale them down")
     if max(array.shape) > MAX_KERNEL_SIDE:
         raise KernelError(f"{where}: {array.shape[0]}x{array.shape[1]} is larger than the limit of "
                           f"{MAX_KERNEL_SIDE} on a side")

@@ -35,20 +35,52 @@ def _divided(spec: str) -> tuple[str, str | None]:
 
 
 def _divide(weights: np.ndarray, divisor: str | None, source: str) -> np.ndarray:
-    """``weights / N`` for ``/ N``, ``weights / weights.sum()`` for ``/ sum`` (refused when they sum to 0)."""
+    """``weights / N`` for ``/ N``, ``weights / weights.sum()`` for ``/ sum`` (refused when they sum to 0),
+    then :func:`_check_taps`. Overflow is checked here, not warned about by NumPy."""
     if divisor is None:
-        return weights
+        return _check_taps(weights, weights, source)
     if divisor.lower() == "sum":
-        total = weights.sum()
-        if abs(total) <= 1e-12 * np.abs(weights).sum():
+        with np.errstate(over="ignore", invalid="ignore"):
+            total, magnitude = weights.sum(), np.abs(weights).sum()
+        if not np.isfinite(magnitude):
+            raise KernelError(f"{source}: / sum divides by the sum of the weights, and these are too large to add "
+                              "up in floating point; give smaller weights, or divide by a number: / N")
+        if abs(total) <= 1e-12 * magnitude:
             raise KernelError(f"{source}: / sum divides by the sum of the weights, and these sum to 0 (an edge "
                               "or gradient kernel); drop / sum, or divide by a number: / N")
-        return weights / total
-    if not re.fullmatch(_NUMBER, divisor):
+        value = float(total)
+    elif not re.fullmatch(_NUMBER, divisor):
         raise KernelError(f"{source}: after / give a number or sum, got {divisor!r}")
-    if float(divisor) == 0:
-        raise KernelError(f"{source}: / {divisor} divides by zero; give a number other than 0")
-    return weights / float(divisor)
+    else:
+        value = float(divisor)
+        if value == 0:
+            raise KernelError(f"{source}: / {divisor} divides by zero; give a number other than 0")
+        if not np.isfinite(value):
+            raise KernelError(f"{source}: / {divisor} is more than floating point holds; give a smaller number")
+    with np.errstate(over="ignore", under="ignore"):
+        divided = weights / value
+    if not np.all(np.isfinite(divided)):
+        raise KernelError(f"{source}: / {divisor} makes weights larger than floating point holds; divide by a "
+                          "larger number")
+    return _check_taps(divided, weights, source, f"/ {divisor}")
+
+
+def _check_taps(weights: np.ndarray, given: np.ndarray, source: str, division: str = "") -> np.ndarray:
+    """Refuse a typed kernel without a tap other than 0: it would write black images."""
+    if np.any(weights):
+        return weights
+    if np.any(given):  # every weight underflowed
+        raise KernelError(f"{source}: {division} makes every weight 0 (smaller than floating point holds); divide "
+                          "by a smaller number")
+    raise KernelError(f"{source}: every weight is 0, so every output would be 0; give at least one weight "
+                      "other than 0")
+
+
+def _number(text: str, source: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise KernelError(f"{source}: {text!r} is more than floating point holds")
+    return value
 
 
 def parse_inline(spec: str, name: str = "inline") -> Kernel:
@@ -60,7 +92,7 @@ def parse_inline(spec: str, name: str = "inline") -> Kernel:
     for text in body.strip().strip(";").split(";"):
         values = [value for value in re.split(r"[\s,]+", text.strip()) if value]
         try:
-            rows.append([float(value) for value in values])
+            rows.append([_number(value, source) for value in values])
         except ValueError:
             raise KernelError(f"{source}: {text.strip()!r} is not a list of numbers") from None
     if not all(rows) or len({len(row) for row in rows}) > 1:  # the Kernel says which row is wrong
@@ -101,7 +133,7 @@ def parse_magick(spec: str, name: str = "inline") -> Kernel:
         if text.lower() == "nan" or text == "-":
             values.append(0.0)
         elif re.fullmatch(_NUMBER, text):
-            values.append(float(text))
+            values.append(_number(text, source))
         else:
             raise KernelError(f"{source}: {text!r} is not a number (the values are numbers, or nan or - for a tap "
                               "that is not part of the kernel)")
@@ -115,6 +147,9 @@ def parse_magick(spec: str, name: str = "inline") -> Kernel:
             raise KernelError(f"{source}: {geometry['x']}{geometry['y']} puts the anchor outside the kernel: X is "
                               f"its column, 0 to {width - 1}, and Y its row, 0 to {height - 1}")
         anchor = (y, x)
+    if not any(values):
+        raise KernelError(f"{source}: every tap is 0 or not part of the kernel (nan, -), so every output would be 0; "
+                          "give at least one weight other than 0")
     weights = _divide(np.array(values).reshape(height, width), divisor, source)
     return Kernel(name=name, weights=weights, source=source, anchor=anchor)
 
