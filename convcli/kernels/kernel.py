@@ -38,10 +38,22 @@ ENTRY_NAME_PATTERN = re.compile(rf"{NAME_PATTERN.pattern}(?:\+{NAME_PATTERN.patt
 BUILTIN_SOURCE = "built-in"
 
 
+#: What :data:`NAME_PATTERN` allows, in words.
+NAME_RULE = "start with a letter or _ and hold only letters, digits, _ and -"
+
+
 def check_name(name: object, source: str) -> str:
+    """``name`` as an entry's name (:data:`ENTRY_NAME_PATTERN`): a kernel name, or a chain's names joined by +."""
     if not isinstance(name, str) or not ENTRY_NAME_PATTERN.fullmatch(name):
-        raise KernelError(f"{source}: kernel name {name!r} must start with a letter or _ and hold only "
-                          "letters, digits, _ and -")
+        raise KernelError(f"{source}: kernel name {name!r} must {NAME_RULE}, or be several such names joined by + "
+                          "(a chain's, as blur+edge)")
+    return name
+
+
+def check_table_name(name: object, source: str) -> str:
+    """``name`` as the name of a TOML table (:data:`NAME_PATTERN`): one kernel name, without +."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise KernelError(f"{source}: kernel name {name!r} must {NAME_RULE}")
     return name
 
 
