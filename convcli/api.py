@@ -31,7 +31,7 @@ from convcli.kernels.composite import Bank
 from convcli.kernels.entry import Entry
 from convcli.kernels.kernel import Kernel, check_anchor_padding
 from convcli.kernels.library import load_library
-from convcli.kernels.specs import parse_anchor, resolve_kernels, with_anchor
+from convcli.kernels.specs import as_anchor, parse_anchor, resolve_kernels, with_anchor
 from convcli.pipeline.convolver import Convolver
 from convcli.pipeline.options import ApplyOptions
 from convcli.pixels.mapping import resolve_map
@@ -50,19 +50,21 @@ def _files(kernels_files) -> list[str]:
     return [os.fspath(path) for path in kernels_files]
 
 
-def _entries(spec, kernels_files) -> list[Entry]:
-    """What ``spec`` stands for: a ``-k`` value (a string or a path), an entry, or an array of weights."""
+def _entries(spec, kernels_files, *, expand: bool = True) -> list[Entry]:
+    """What ``spec`` stands for: a ``-k`` value (a string or a path), an entry, or an array of weights;
+    a bank without ``combine`` stands for its kernels unless ``expand`` is false."""
     if isinstance(spec, Entry):
-        return list(spec.expand())
+        return list(spec.expand()) if expand else [spec]
     if isinstance(spec, (str, os.PathLike)):
-        return resolve_kernels([os.fspath(spec)], load_library(_files(kernels_files)), unique=False)
+        return resolve_kernels([os.fspath(spec)], load_library(_files(kernels_files)), unique=False, expand=expand)
     try:
         array = np.asarray(spec)
     except ValueError:  # ragged rows: the kernel's own checks say which row
         return [Kernel(name="array", weights=spec, source="kernel array")]
     if array.ndim == 3:
-        return [Kernel(name=f"array_{index}", weights=plane, source="kernel array")
-                for index, plane in enumerate(array)]
+        bank = Bank("array", tuple(Kernel(name=f"array_{index}", weights=plane, source="kernel array")
+                                   for index, plane in enumerate(array)), source="kernel array")
+        return list(bank.expand()) if expand else [bank]
     if array.ndim != 2:
         raise KernelError(f"a kernel array must be kh x kw or a bank N x kh x kw; got shape {array.shape}")
     return [Kernel(name="array", weights=array, source="kernel array")]
@@ -77,15 +79,17 @@ def _flat(entry: Entry) -> tuple[Kernel, ...]:
 
 
 def _stack(kernels: tuple[Kernel, ...] | list[Kernel]) -> np.ndarray:
-    """The kernels' weights as one ``N x kh x kw`` array: smaller ones padded with zeros about their anchor
-    (``((kh - 1) // 2, (kw - 1) // 2)``), which keeps each one's maps at padding ``same``."""
-    anchors = [((k.shape[0] - 1) // 2, (k.shape[1] - 1) // 2) for k in kernels]
-    top, left = max(a[0] for a in anchors), max(a[1] for a in anchors)
-    bottom = max(k.shape[0] - 1 - a[0] for k, a in zip(kernels, anchors))
-    right = max(k.shape[1] - 1 - a[1] for k, a in zip(kernels, anchors))
+    """The kernels' weights as given, as one ``N x kh x kw`` array: smaller ones padded with zeros about
+    their anchors, so that every member's anchor is the same cell (members of one size and anchor are
+    stacked as they are)."""
+    shapes = [k.given_weights.shape for k in kernels]
+    top, left = max(k.anchor[0] for k in kernels), max(k.anchor[1] for k in kernels)
+    bottom = max(shape[0] - 1 - k.anchor[0] for k, shape in zip(kernels, shapes))
+    right = max(shape[1] - 1 - k.anchor[1] for k, shape in zip(kernels, shapes))
     out = np.zeros((len(kernels), top + bottom + 1, left + right + 1))
-    for plane, member, (row, column) in zip(out, kernels, anchors):
-        plane[top - row:top - row + member.shape[0], left - column:left - column + member.shape[1]] = member.weights
+    for plane, member, (height, width) in zip(out, kernels, shapes):
+        row, column = top - member.anchor[0], left - member.anchor[1]
+        plane[row:row + height, column:column + width] = member.given_weights
     return out
 
 
@@ -107,10 +111,13 @@ def kernel(spec, *, kernels_files: str | os.PathLike | Iterable[str | os.PathLik
     numpy.ndarray
         A new float64 array: ``kh x kw`` for one kernel (a chain folded into the one kernel it equals at
         stride 1); ``N x kh x kw`` for a bank (with or without ``combine``: its members; how they combine
-        is not weights) or a ``.npy`` bank. Members of different sizes are padded with zeros about their
-        anchors to the largest, which keeps each one's maps at padding ``same``. The weights are as
-        written: a kernel's ``bias`` and ``flip = true`` are not in them (:func:`filter_image` applies
-        both).
+        is not weights) or a ``.npy`` bank, a bank of one member included. Members of different sizes or
+        anchors are padded with zeros about their anchors to the largest, which keeps each one's maps at
+        padding ``same``. The weights are as written: a kernel's ``bias`` and ``flip = true`` are not in
+        them, nor is an anchor off the centre (ImageMagick's ``WxH+X+Y:``, a TOML ``anchor``): the
+        array is the ``H x W`` weights given, as OpenCV keeps a kernel and its anchor apart, so
+        :func:`conv2d` applies it about its centre ``((kh - 1) // 2, (kw - 1) // 2)``. :func:`filter_image`
+        applies all three; pass it ``anchor=(row, column)`` to anchor an array of weights.
 
     Raises
     ------
@@ -133,6 +140,9 @@ def kernel(spec, *, kernels_files: str | os.PathLike | Iterable[str | os.PathLik
     (1.0, (5, 5))
     >>> convcli.kernel("compass").shape  # a bank: 8 kernels of 3 x 3
     (8, 3, 3)
+    >>> convcli.kernel("3x2+0+1: 1,2,3 4,5,6")  # 3 wide, 2 high, anchored at column 0, row 1: not in the array
+    array([[1., 2., 3.],
+           [4., 5., 6.]])
     >>> convcli.kernel("sharpn")
     Traceback (most recent call last):
     ...
@@ -140,10 +150,10 @@ def kernel(spec, *, kernels_files: str | os.PathLike | Iterable[str | os.PathLik
     """
     if not isinstance(spec, (str, os.PathLike, Entry)):
         raise ParameterError(f"`spec` must be a kernel as -k takes it (a string or a path); got {type(spec).__name__}")
-    entries = _entries(spec, kernels_files)
+    entries = _entries(spec, kernels_files, expand=False)
     kernels = [member for entry in entries for member in _flat(entry)]
-    if len(kernels) == 1 and entries[0].kind != "bank":
-        return np.array(kernels[0].weights, dtype=np.float64)
+    if len(entries) == 1 and entries[0].kind != "bank":  # one kernel, or a chain folded into one
+        return np.array(kernels[0].given_weights, dtype=np.float64)
     return _stack(kernels)
 
 
@@ -167,8 +177,7 @@ class _Filtering:
         self.alpha = alpha
         entries = _entries(kernel, kernels_files)
         if anchor is not None:  # as `convcli apply --anchor`
-            text = anchor if isinstance(anchor, str) else ",".join(str(value) for value in anchor)
-            entries = with_anchor(entries, parse_anchor(text))
+            entries = with_anchor(entries, parse_anchor(anchor) if isinstance(anchor, str) else as_anchor(anchor))
             check_anchor_padding(entries, settings.padding)
         if combine:  # as `convcli apply --combine`: the kernels become one bank reduced to one map
             entries = [Bank(combine, tuple(entries), combine=combine,

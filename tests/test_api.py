@@ -82,6 +82,36 @@ def test_kernel_of_npy_files_a_matrix_and_a_bank(tmp_path):
     np.testing.assert_array_equal(convcli.kernel(tmp_path / "b.npy"), bank)  # a Path too
 
 
+def test_kernel_of_a_one_member_npy_bank_stays_a_bank(tmp_path):
+    bank = powers_of_two((3, 3))[None]
+    np.save(tmp_path / "b1.npy", bank)
+    got = convcli.kernel(tmp_path / "b1.npy")
+    assert got.shape == (1, 3, 3)
+    np.testing.assert_array_equal(got, bank)
+
+
+def test_kernel_of_a_one_member_toml_bank_stays_a_bank(tmp_path):
+    (tmp_path / "k.toml").write_text("[banks.one]\nkernels = ['sharpen']\n")
+    np.testing.assert_array_equal(convcli.kernel("one", kernels_files=tmp_path / "k.toml"), SHARPEN[None])
+
+
+def test_kernel_of_an_anchored_kernel_is_its_weights_as_written(tmp_path):
+    written = np.arange(1.0, 10.0).reshape(3, 3)
+    np.testing.assert_array_equal(convcli.kernel("3x3+0+0: 1,2,3,4,5,6,7,8,9"), written)
+    np.testing.assert_array_equal(convcli.kernel("3x2+2+1: 1,2,3 4,5,6"), [[1, 2, 3], [4, 5, 6]])
+    (tmp_path / "k.toml").write_text(f"[kernels.corner]\nweights = {written.tolist()}\nanchor = [0, 0]\n"
+                                     "[banks.corners]\nkernels = ['corner', 'corner']\n")
+    np.testing.assert_array_equal(convcli.kernel("corners", kernels_files=tmp_path / "k.toml"),
+                                  np.stack([written, written]))
+
+
+def test_kernel_of_a_bank_of_different_anchors_lines_the_anchors_up(tmp_path):
+    (tmp_path / "k.toml").write_text("[kernels.corner]\nweights = [[1, 2], [3, 4]]\nanchor = [1, 1]\n"
+                                     "[kernels.dot]\nweights = [[5]]\n[banks.both]\nkernels = ['corner', 'dot']\n")
+    np.testing.assert_array_equal(convcli.kernel("both", kernels_files=tmp_path / "k.toml"),
+                                  [[[1, 2], [3, 4]], [[0, 0], [0, 5]]])
+
+
 def test_kernel_of_a_bank_stacks_its_members():
     np.testing.assert_array_equal(convcli.kernel("sobel"), np.stack([SOBEL_X, SOBEL_Y]))
     assert convcli.kernel("compass").shape == (8, 3, 3)
@@ -423,6 +453,18 @@ def test_filter_image_takes_an_anchor_as_opencv_does(anchor):
     got = convcli.filter_image(pixels, weights, anchor=anchor, map="raw", boundary="zero")
     expected = cv2.filter2D(pixels, cv2.CV_64F, weights, anchor=(col, row), borderType=cv2.BORDER_CONSTANT)
     np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("anchor", [(-1, 0), (1, 2, 3), (True, 0), (0.5, 1), "0"])
+def test_filter_image_refuses_an_anchor_that_is_not_a_pair_and_echoes_it(anchor):
+    with pytest.raises(convcli.ParameterError) as error:
+        convcli.filter_image(np.zeros((4, 4)), "sharpen", anchor=anchor)
+    if isinstance(anchor, str):
+        assert str(error.value) == ("anchor must be ROW,COL, two whole numbers from 0 (0,0 is the top left), "
+                                    "e.g. 0,0; got '0'")
+    else:
+        assert str(error.value) == ("anchor must be (row, column), two whole numbers from 0 ((0, 0) is the top "
+                                    f"left); got {anchor!r}")
 
 
 def test_filter_image_refuses_an_anchor_outside_the_kernel():

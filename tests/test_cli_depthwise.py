@@ -97,3 +97,11 @@ def test_pytorch_weights_need_the_image_channels():
         in result.stderr
     assert invoke("apply", "a.png", "-k", "gray_layer.npy", "-o", "maps", "--gray").exit_code == 0
     assert sorted(p.name for p in Path("maps").iterdir()) == ["a_gray_layer_0.png", "a_gray_layer_1.png"]
+
+
+def test_the_depthwise_note_gives_anchored_kernels_at_their_sizes_as_given():
+    rgb()
+    spec = "3x3+0+0: 1,2,3,4,5,6,7,8,9 / 45"
+    result = invoke("apply", "a.png", "-k", spec, "-k", spec, "-k", spec, "--depthwise", "-o", "out.png")
+    assert result.exit_code == 0, result.output
+    assert "depthwise 3 x 3x3 (" in result.stderr and "the full convolution: 81 weights" in result.stderr

@@ -562,3 +562,40 @@ def test_ragged_mat_file():
 def test_missing_mat_file():
     save_gray("a.png", gray_pixels())
     assert_errors(run("apply", "a.png", "-k", "nope.mat", "-o", "out.png"), "nope.mat: no such kernel file")
+
+
+# ------------------------------------------------------------------- anchored kernels: sizes as given
+
+ANCHORED = "[kernels.corner]\nweights = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]\nanchor = [0, 0]\n"
+
+
+def test_list_shows_an_anchored_kernel_and_its_bank_at_their_sizes_as_given(workdir):
+    Path("mine.toml").write_text(ANCHORED + '[banks.corners]\nkernels = ["corner", "corner", "corner", "corner"]\n')
+    result = run("kernels", "list", "--kernels", "mine.toml")
+    assert_ok(result)
+    rows = table_rows(result.stdout)
+    assert rows["corner"] == ["corner", "3x3", "45", "sum 45", "2", "mine.toml"]
+    assert rows["corners"] == ["corners", "4 x 3x3", "bank: stack", "mine.toml"]
+
+
+def test_export_writes_an_anchored_kernel_as_its_weights_as_given(workdir):
+    result = run("kernels", "export", "3x3+0+0: 1,2,3,4,5,6,7,8,9", "--npy", "e.npy")
+    assert result.exit_code == 0, result.output
+    assert lines(result.stdout) == [
+        "wrote e.npy: 1 x 1 x 3 x 3 float32 (O x I x kh x kw, PyTorch's Conv2d weight layout): inline1"]
+    assert lines(result.stderr) == [
+        "note: 'inline1' is anchored at row 0, column 0, which the weights array cannot hold (Conv2d places a "
+        "kernel by its size): it holds the weights as given"]
+    np.testing.assert_array_equal(np.load("e.npy"), np.arange(1, 10).reshape(1, 1, 3, 3))
+
+
+def test_show_a_layer_channel_gives_a_matrix_per_input_channel(workdir):
+    np.save("layer.npy", np.arange(2 * 2 * 3 * 3, dtype=float).reshape(2, 2, 3, 3))
+    result = run("kernels", "show", "layer.npy")
+    assert_ok(result)
+    out = lines(result.stdout)
+    assert out[:2] == ["layer_0  output channel 0 of 2  (layer.npy)", "2 x 3x3, layer channel"]
+    assert out.count("input channel 0") == 2 and out.count("input channel 1") == 2
+    shown = matrices(result.stdout)
+    assert len(shown) == 4
+    assert_shown(shown[3], np.arange(27, 36).reshape(3, 3))

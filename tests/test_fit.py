@@ -252,6 +252,8 @@ def test_fit_warns_when_the_image_cannot_determine_the_kernel(workdir):
                                                 "square; got '3x'"),
     (("a.png", "a.png", "--kernel-size", "3", "--kernel-name", "my kernel"),
      "fit: kernel name 'my kernel' must start with a letter or _ and hold only letters, digits, _ and -"),
+    (("a.png", "a.png", "--kernel-size", "3", "--kernel-name", "a+b"),  # a TOML table's name holds no +
+     "fit: kernel name 'a+b' must start with a letter or _ and hold only letters, digits, _ and -"),
     (("a.png", "a.png", "--kernel-size", "3", "-o", "taken.toml"),
      "taken.toml already defines 'fitted' (in [chains]); choose another --kernel-name"),
     (("a.png", "a.png", "--kernel-size", "3", "-o", "broken.toml"),

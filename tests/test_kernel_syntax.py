@@ -106,6 +106,33 @@ def test_bad_divisions(library, spec, message):
     assert str(error.value) == message
 
 
+@pytest.mark.parametrize("spec, message", [
+    ("1,2,1 / 1e-320", "inline kernel '1,2,1 / 1e-320': / 1e-320 makes weights larger than floating point holds; "
+     "divide by a larger number"),
+    ("1,2,1 / 1e400", "inline kernel '1,2,1 / 1e400': / 1e400 is more than floating point holds; give a smaller "
+     "number"),
+    ("1e-300 / 1e300", "inline kernel '1e-300 / 1e300': / 1e300 makes every weight 0 (smaller than floating point "
+     "holds); divide by a smaller number"),
+    ("1e308,1e308 / sum", "inline kernel '1e308,1e308 / sum': / sum divides by the sum of the weights, and these are "
+     "too large to add up in floating point; give smaller weights, or divide by a number: / N"),
+    ("1e308,1e308", "inline kernel '1e308,1e308': kernel 'inline1': weights: too large to add up in floating point; "
+     "scale them down"),
+    ("1,1e400", "inline kernel '1,1e400': '1e400' is more than floating point holds"),
+    ("0,0; 0,0 / 4", "inline kernel '0,0; 0,0 / 4': every weight is 0, so every output would be 0; give at least "
+     "one weight other than 0"),
+    ("3x3: nan,nan,nan,nan,nan,nan,nan,nan,nan", "ImageMagick kernel '3x3: nan,nan,nan,nan,nan,nan,nan,nan,nan': "
+     "every tap is 0 or not part of the kernel (nan, -), so every output would be 0; give at least one weight other "
+     "than 0"),
+    ("2x1: 1e400 1", "ImageMagick kernel '2x1: 1e400 1': '1e400' is more than floating point holds"),
+])
+def test_kernels_beyond_floating_point_or_without_a_tap_are_refused_before_any_work(tmp_path, spec, message):
+    Image.new("L", (4, 4), 128).save(tmp_path / "in.png")
+    result = run("apply", tmp_path / "in.png", "-k", spec, "-o", tmp_path / "out.png")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {message}\n"  # no NumPy RuntimeWarning before it
+    assert not (tmp_path / "out.png").exists()
+
+
 # --- ImageMagick kernel strings ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("spec, rows, anchor", [
@@ -238,7 +265,8 @@ def test_the_default_anchor_changes_nothing():
 
 def test_an_anchored_kernel_is_its_weights_in_zeros():
     kernel = Kernel("k", [[1, 2, 3], [4, 5, 6]], anchor=(0, 0))
-    np.testing.assert_array_equal(kernel.weights, [[0, 0, 0, 0, 0], [0, 0, 1, 2, 3], [0, 0, 4, 5, 6]])
+    # The smallest frame whose contract anchor ((kh - 1) // 2, (kw - 1) // 2) = (0, 1) is the 1 (chains fold alike).
+    np.testing.assert_array_equal(kernel.weights, [[0, 1, 2, 3], [0, 4, 5, 6]])
     np.testing.assert_array_equal(kernel.given_weights, [[1, 2, 3], [4, 5, 6]])
     assert kernel.anchored and kernel.summary().size == "2x3"
     assert kernel.note == "kernel 'k' anchored at row 0, column 0 of its 2x3 weights"
@@ -459,3 +487,14 @@ def test_doc_toml_example(tmp_path):
     trail = load_kernel_file(path)["trail"]
     assert trail.anchor == (0, 0)
     np.testing.assert_allclose(trail.given_weights, np.array([[4, 2, 1], [2, 1, 0], [1, 0, 0]]) / 11)
+
+
+def test_with_anchor_keeps_every_field_and_a_note_of_its_own():
+    kernel = Kernel("k", powers_of_two((3, 3)), description="d", bias=0.25, flip=True, map="abs", source="s",
+                    note="made by hand")
+    (moved,) = with_anchor([kernel], (0, 2))
+    assert (moved.description, moved.bias, moved.flip, moved.map, moved.source) == ("d", 0.25, True, "abs", "s")
+    assert moved.note == "made by hand" and moved.anchor == (0, 2)
+    np.testing.assert_array_equal(moved.given_weights, kernel.weights)
+    (again,) = with_anchor([Kernel("k", powers_of_two((3, 3)), anchor=(0, 0))], (2, 1))
+    assert again.note == "kernel 'k' anchored at row 2, column 1 of its 3x3 weights"

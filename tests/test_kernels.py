@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import tomllib
 
@@ -11,9 +12,10 @@ from helpers import load_kernel_file
 from scipy import signal
 
 from convcli import conv2d
+from convcli.engine.geometry import default_anchor
 from convcli.errors import KernelError
 from convcli.kernels.composite import Bank, Chain
-from convcli.kernels.kernel import Kernel, rotations
+from convcli.kernels.kernel import Kernel, embed, rotations
 from convcli.kernels.library import Library, builtin_kernel_file
 
 # The built-in file alone: collected at import time, before any fixture could hide a user's own file.
@@ -201,8 +203,11 @@ def test_kernel_is_immutable_and_validates_its_name():
     kernel = Kernel("k", np.ones((1, 2)))
     with pytest.raises(ValueError):
         kernel.weights[0, 0] = 5
-    with pytest.raises(KernelError, match="kernel name 'a b' must start with a letter"):
+    with pytest.raises(KernelError) as error:
         Kernel(name="a b", weights=np.ones((1, 1)))
+    assert str(error.value) == ("built-in: kernel name 'a b' must start with a letter or _ and hold only letters, "
+                                "digits, _ and -, or be several such names joined by + (a chain's, as blur+edge)")
+    assert Kernel(name="blur+edge", weights=np.ones((1, 1))).name == "blur+edge"  # the + the message names
 
 
 def test_builtin_kernels_through_the_engine_match_scipy():
@@ -210,3 +215,17 @@ def test_builtin_kernels_through_the_engine_match_scipy():
     for kernel in KERNELS.values():
         np.testing.assert_allclose(conv2d(x, kernel.weights, boundary="zero"),
                                    signal.correlate2d(x, kernel.weights, mode="same"), atol=1e-12)
+
+
+def test_embed_puts_the_anchor_where_the_contract_anchors_the_smallest_frame():
+    for kh, kw in [(1, 1), (2, 4), (3, 3), (5, 2)]:
+        weights = np.arange(1.0, kh * kw + 1).reshape(kh, kw)
+        for anchor in itertools.product(range(kh), range(kw)):
+            frame, (top, left) = embed(weights, anchor)
+            assert default_anchor(frame.shape) == (anchor[0] + top, anchor[1] + left), anchor
+            np.testing.assert_array_equal(frame[top:top + kh, left:left + kw], weights)
+            assert frame.sum() == weights.sum()
+            for axis, (taps, at) in enumerate(zip(weights.shape, anchor)):  # no smaller frame does it
+                smallest = min(size for size in range(taps, 4 * taps) for before in range(size - taps + 1)
+                               if (size - 1) // 2 == at + before)
+                assert frame.shape[axis] == smallest, (anchor, axis)

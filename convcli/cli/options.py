@@ -102,7 +102,8 @@ ChannelOption = Annotated[str | None, typer.Option(
     help="Filter only these channels and write the others as they were read (ImageMagick's -channel): R, G, B, "
          "A (RGB and RGBA images), L (gray), indices from 0 (colour, then alpha), or letters as in RG. A selected "
          "A is filtered as a plain channel; otherwise the alpha is kept. Needs --stride 1 and --padding same; "
-         "not with --gray.")]
+         "not with --gray, --colormap, --overlay, --nodata, --depthwise or a layer's weights (they mix or redraw "
+         "the channels).")]
 Map = Annotated[MapPolicy, typer.Option(
     "--map", "-m", rich_help_panel=OUTPUT,
     help="Float results to pixels: clip to [0, 1]; abs |v|; offset v + 0.5 (0 is mid-grey); minmax "

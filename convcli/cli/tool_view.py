@@ -152,8 +152,6 @@ def explain_view(ex) -> Group:
 
 def fit_view(fit, before, after) -> Group:
     """``convcli fit``: the fitted kernel, the size of the problem and the residual."""
-    from types import SimpleNamespace
-
     import numpy as np
 
     kh, kw = fit.shape
@@ -163,7 +161,7 @@ def fit_view(fit, before, after) -> Group:
                         f"{fit.unknowns} unknowns, rank {fit.rank}")]
     # Least squares leaves round-off (1e-9 and less) where the true weight is 0: print those as 0.
     tiny = np.abs(fit.weights) < 1e-6 * max(float(np.abs(fit.weights).max()), 1e-300)
-    parts.append(matrix_table(SimpleNamespace(weights=np.where(tiny, 0.0, fit.weights))))
+    parts.append(matrix_table(np.where(tiny, 0.0, fit.weights)))
     if tiny.any() and np.any(fit.weights[tiny]):
         parts.append(Text("weights below 1e-6 of the largest are printed as 0 (the TOML holds them exactly)",
                           style="dim"))

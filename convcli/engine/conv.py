@@ -24,7 +24,7 @@ from convcli.engine import fft as fft_path
 from convcli.engine import gemm as gemm_path
 from convcli.engine import missing as missing_values
 from convcli.engine import separable as separable_path
-from convcli.engine.geometry import Window, plan_axis
+from convcli.engine.geometry import Window, centre, plan_axis
 from convcli.engine.plan import Choice, check_kernel, plan
 from convcli.engine.settings import Settings, positive_int, resolve_padding
 from convcli.errors import ParameterError
@@ -44,7 +44,7 @@ def output_shape(image_shape: tuple[int, ...], kernel_shape: tuple[int, int], *,
     padding = resolve_padding(padding)
     stride, dilation = positive_int("stride", stride), positive_int("dilation", dilation)
     return tuple(
-        plan_axis(n, k, anchor=(k - 1) // 2, stride=stride, dilation=dilation, padding=padding).count
+        plan_axis(n, k, anchor=centre(k), stride=stride, dilation=dilation, padding=padding).count
         for n, k in zip(image_shape[:2], kernel_shape)
     )
 

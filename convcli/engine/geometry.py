@@ -15,6 +15,21 @@ import numpy as np
 from convcli.engine.boundary import boundary_index
 
 
+def centre(taps: int) -> int:
+    """The contract's anchor along an axis of ``taps`` taps, ``(taps - 1) // 2``: the middle tap, or the
+    earlier of the two middle ones of an even kernel (as ``scipy.signal.correlate2d(mode="same")``)."""
+    return (taps - 1) // 2
+
+
+def default_anchor(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The contract's anchor ``(ai, aj) = ((kh - 1) // 2, (kw - 1) // 2)`` of a ``... x kh x kw`` kernel.
+
+    >>> default_anchor((3, 3)), default_anchor((2, 4)), default_anchor((8, 1, 5))
+    ((1, 1), (0, 1), (0, 2))
+    """
+    return centre(shape[-2]), centre(shape[-1])
+
+
 @dataclass(frozen=True)
 class AxisPlan:
     """Where the outputs along one axis sit on the input.

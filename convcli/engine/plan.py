@@ -18,7 +18,7 @@ import numpy as np
 from convcli.engine import costmodel
 from convcli.engine import fft as fft_path
 from convcli.engine import separable as separable_path
-from convcli.engine.geometry import plan_axis
+from convcli.engine.geometry import default_anchor, plan_axis
 from convcli.engine.settings import Settings
 from convcli.engine.threads import default_workers
 from convcli.errors import ParameterError
@@ -154,7 +154,7 @@ def _problem(image_shape: tuple[int, ...], kernel: np.ndarray, settings: Setting
              known: bool) -> costmodel.Problem:
     bank = kernel.astype(np.float64).reshape((-1,) + kernel.shape[-2:])
     kh, kw = bank.shape[1:]
-    anchor = ((kh - 1) // 2, (kw - 1) // 2)
+    anchor = default_anchor((kh, kw))
     if settings.flip:
         # True convolution is correlation with the mirrored kernel, anchored at the mirrored anchor.
         bank = bank[:, ::-1, ::-1]

@@ -79,7 +79,8 @@ def _padded(image: np.ndarray, kernel: np.ndarray, *, stride, padding, boundary,
     settings = Settings(stride=stride, padding=padding, boundary=boundary, cval=cval, dilation=dilation, flip=flip)
     boundary, padding = settings.boundary, settings.padding
     kh, kw = kernel.shape
-    # The anchor: correlation reads rows ai*d above and (kh-1-ai)*d below; flip mirrors that.
+    # The anchor: correlation reads rows ai*d above and (kh-1-ai)*d below; flip mirrors that. The contract's
+    # formula is written out, not taken from geometry.default_anchor: a slip there must not pass --verify.
     ai, aj = (kh - 1) // 2, (kw - 1) // 2
     above, left = (kh - 1 - ai, kw - 1 - aj) if flip else (ai, aj)
     above, left = above * dilation, left * dilation

@@ -11,7 +11,7 @@ from convcli.choices import COMBINES
 from convcli.errors import KernelError
 from convcli.kernels.combine import combine
 from convcli.kernels.entry import Composite, Convolve, Entry, Filtered, Summary
-from convcli.kernels.kernel import BUILTIN_SOURCE, MAX_KERNEL_SIDE, Kernel, check_name
+from convcli.kernels.kernel import BUILTIN_SOURCE, MAX_KERNEL_SIDE, Kernel, check_name, embed
 
 if TYPE_CHECKING:
     from convcli.engine.settings import Settings
@@ -73,7 +73,7 @@ class Bank(Composite):
                 "members": [k.describe() for k in self.kernels]}
 
     def summary(self) -> Summary:
-        shapes = {k.shape for k in self.kernels}
+        shapes = {k.given_weights.shape for k in self.kernels}  # as given, as a kernel's own summary
         size = f"{len(self.kernels)} x {'x'.join(map(str, next(iter(shapes))))}" if len(shapes) == 1 \
             else f"{len(self.kernels)} kernels"
         return Summary(size, "", f"bank: {self.combine or 'stack'}", "")
@@ -163,7 +163,7 @@ class Chain(Composite):
             weights = _full_convolve(weights, step)
             anchor = (anchor[0] + step_anchor[0], anchor[1] + step_anchor[1])
             bias = bias * kernel.sum + kernel.bias
-        weights = _reanchor(weights, anchor)
+        weights, _ = embed(weights, anchor)
         names = self.steps_named
         return Kernel(name=self.name, weights=weights, description=self.description or names, bias=bias,
                       map=self.map or self.kernels[-1].map, source=self.source,
@@ -185,20 +185,6 @@ def _full_convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     for (i, j), value in np.ndenumerate(a):
         out[i:i + b.shape[0], j:j + b.shape[1]] += value * b
     return out
-
-
-def _reanchor(weights: np.ndarray, anchor: tuple[int, int]) -> np.ndarray:
-    """Pad with zeros until ``((kh - 1) // 2, (kw - 1) // 2)`` is the cell at ``anchor``."""
-    for axis in (0, 1):
-        position = anchor[axis]
-        while (weights.shape[axis] - 1) // 2 != position:
-            zeros = np.zeros_like(np.take(weights, [0], axis=axis))
-            if (weights.shape[axis] - 1) // 2 < position:
-                weights = np.concatenate([weights, zeros], axis=axis)
-            else:
-                weights = np.concatenate([zeros, weights], axis=axis)
-                position += 1
-    return weights
 
 
 def apply_side_by_side(entries: tuple[Entry, ...] | list[Entry], color: np.ndarray, alpha: np.ndarray | None,

@@ -16,6 +16,7 @@ import numpy as np
 
 from convcli.choices import MAPS
 from convcli.engine.alpha import conv2d_with_alpha
+from convcli.engine.geometry import centre, default_anchor
 from convcli.errors import KernelError, ParameterError
 from convcli.kernels.entry import Convolve, Entry, Filtered, Summary, sha256
 
@@ -37,10 +38,22 @@ ENTRY_NAME_PATTERN = re.compile(rf"{NAME_PATTERN.pattern}(?:\+{NAME_PATTERN.patt
 BUILTIN_SOURCE = "built-in"
 
 
+#: What :data:`NAME_PATTERN` allows, in words.
+NAME_RULE = "start with a letter or _ and hold only letters, digits, _ and -"
+
+
 def check_name(name: object, source: str) -> str:
+    """``name`` as an entry's name (:data:`ENTRY_NAME_PATTERN`): a kernel name, or a chain's names joined by +."""
     if not isinstance(name, str) or not ENTRY_NAME_PATTERN.fullmatch(name):
-        raise KernelError(f"{source}: kernel name {name!r} must start with a letter or _ and hold only "
-                          "letters, digits, _ and -")
+        raise KernelError(f"{source}: kernel name {name!r} must {NAME_RULE}, or be several such names joined by + "
+                          "(a chain's, as blur+edge)")
+    return name
+
+
+def check_table_name(name: object, source: str) -> str:
+    """``name`` as the name of a TOML table (:data:`NAME_PATTERN`): one kernel name, without +."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise KernelError(f"{source}: kernel name {name!r} must {NAME_RULE}")
     return name
 
 
@@ -73,6 +86,10 @@ def as_matrix(values: object, where: str) -> np.ndarray:
         raise KernelError(f"{where}: must be a non-empty 2-D matrix, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
         raise KernelError(f"{where}: holds NaN or infinite values")
+    with np.errstate(over="ignore"):
+        magnitude = np.abs(array, dtype=np.float64).sum()
+    if not np.isfinite(magnitude):  # the sums of a convolution would overflow
+        raise KernelError(f"{where}: too large to add up in floating point; scale them down")
     if max(array.shape) > MAX_KERNEL_SIDE:
         raise KernelError(f"{where}: {array.shape[0]}x{array.shape[1]} is larger than the limit of "
                           f"{MAX_KERNEL_SIDE} on a side")
@@ -117,8 +134,7 @@ class Kernel(Entry):
                                   f"larger than the limit of {MAX_KERNEL_SIDE} on a side")
             object.__setattr__(self, "_given", (*offset, kh, kw))
             if not self.note:
-                object.__setattr__(self, "note", f"kernel '{self.name}' anchored at row {anchor[0]}, column "
-                                                 f"{anchor[1]} of its {kh}x{kw} weights")
+                object.__setattr__(self, "note", self.anchor_note)
         weights.setflags(write=False)
         object.__setattr__(self, "weights", weights)
         if not isinstance(self.bias, (int, float)) or isinstance(self.bias, bool) or not np.isfinite(self.bias):
@@ -149,8 +165,15 @@ class Kernel(Entry):
     @property
     def anchored(self) -> bool:
         """Whether its :attr:`anchor` is not the default ``((kh - 1) // 2, (kw - 1) // 2)`` of the weights as
-        given: then :attr:`weights` are those weights in a frame of zeros whose centre is the anchor."""
+        given: then :attr:`weights` are those weights in a frame of zeros (:func:`embed`) whose contract anchor
+        is the anchor."""
         return self.weights.shape != self._given[2:]
+
+    @property
+    def anchor_note(self) -> str:
+        """The note of a kernel anchored off its centre, where its :attr:`note` does not say more."""
+        (row, column), (height, width) = self.anchor, self._given[2:]
+        return f"kernel '{self.name}' anchored at row {row}, column {column} of its {height}x{width} weights"
 
     @property
     def sum(self) -> float:
@@ -221,15 +244,10 @@ class Kernel(Entry):
         Flipping (the kernel's own ``flip`` xor ``flip``) mirrors the weights and the anchor.
         """
         kh, kw = self.shape
-        anchor = ((kh - 1) // 2, (kw - 1) // 2)
+        anchor = default_anchor(self.shape)
         if self.flip != flip:
             return self.weights[::-1, ::-1], (kh - 1 - anchor[0], kw - 1 - anchor[1])
         return self.weights, anchor
-
-
-def default_anchor(shape: tuple[int, ...]) -> tuple[int, int]:
-    """The contract's anchor of a ``kh x kw`` kernel: ``((kh - 1) // 2, (kw - 1) // 2)``."""
-    return (shape[0] - 1) // 2, (shape[1] - 1) // 2
 
 
 def check_anchor(anchor: object, shape: tuple[int, int], where: str) -> tuple[int, int]:
@@ -246,14 +264,27 @@ def check_anchor(anchor: object, shape: tuple[int, int], where: str) -> tuple[in
 
 
 def embed(weights: np.ndarray, anchor: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """``weights`` in the smallest odd-sized frame of zeros whose centre cell is ``anchor``, and where the
-    weights start in it: applied with the contract's anchor, the frame is the weights anchored at
-    ``anchor`` (its zero taps add nothing), and mirrored (``flip``) it mirrors about that anchor."""
-    kh, kw = weights.shape
-    reach = max(anchor[0], kh - 1 - anchor[0]), max(anchor[1], kw - 1 - anchor[1])
-    top, left = reach[0] - anchor[0], reach[1] - anchor[1]
-    frame = np.zeros((2 * reach[0] + 1, 2 * reach[1] + 1))
-    frame[top:top + kh, left:left + kw] = weights
+    """``weights`` in the smallest frame of zeros whose contract anchor (:func:`default_anchor`) is the cell
+    at ``anchor``, and ``(top, left)``, where the weights start in it.
+
+    Applied with the contract's anchor, the frame is the weights anchored at ``anchor`` (its zero taps add
+    nothing); mirrored (``flip``) it mirrors about that anchor too, as the contract's flip mirrors about the
+    anchor for even sizes as for odd ones. An anchored kernel and a folded chain are put in their frames here.
+
+    >>> frame, start = embed(np.arange(1.0, 10.0).reshape(3, 3), (0, 0))
+    >>> frame.shape, start, default_anchor(frame.shape), float(frame[default_anchor(frame.shape)])
+    ((4, 4), (1, 1), (1, 1), 1.0)
+    """
+    sides = []
+    for taps, at in zip(weights.shape, anchor):
+        if at >= centre(taps):  # zeros after the weights until the centre reaches the anchor
+            sides.append((0, max(taps, 2 * at + 1)))
+        else:  # zeros before them, moving the anchor down as the centre moves
+            before = taps - 2 - 2 * at
+            sides.append((before, taps + before))
+    (top, height), (left, width) = sides
+    frame = np.zeros((height, width))
+    frame[top:top + weights.shape[0], left:left + weights.shape[1]] = weights
     return frame, (top, left)
 
 

@@ -99,6 +99,13 @@ class Layer(Entry):
         inputs, height, width = self.weights.shape
         return Summary(f"{inputs} x {height}x{width}", f"{self.weights.sum():.4g}", "layer channel", "")
 
+def _size(kernel: Kernel) -> str:
+    size = f"{kernel.name} {kernel.summary().size}"
+    if kernel.anchored:
+        size += f" anchored at row {kernel.anchor[0]}, column {kernel.anchor[1]}"
+    return size
+
+
 @dataclass(frozen=True, eq=False)
 class Depthwise(Composite):
     """A depthwise-separable convolution: one kernel per input channel, then (optionally) a ``O x C``
@@ -114,9 +121,10 @@ class Depthwise(Composite):
         check_name(self.name, self.source)
         if not self.kernels:
             raise KernelError(f"{self.source}: depthwise '{self.name}': holds no kernels")
-        if len({k.shape for k in self.kernels}) > 1:
-            shapes = ", ".join(f"{k.name} {k.shape[0]}x{k.shape[1]}" for k in self.kernels)
-            raise KernelError(f"`depthwise` needs kernels of one size, one per channel; got {shapes}")
+        if len({k.shape for k in self.kernels}) > 1:  # as applied: of one size as given and one anchor
+            shapes = ", ".join(_size(k) for k in self.kernels)
+            what = "one size and anchor" if any(k.anchored for k in self.kernels) else "one size"
+            raise KernelError(f"`depthwise` needs kernels of {what}, one per channel; got {shapes}")
         if self.pointwise is not None and self.pointwise.shape[1] != len(self.kernels):
             raise KernelError(f"the pointwise matrix is {self.pointwise.shape[0]}x{self.pointwise.shape[1]}: it "
                               f"needs one column per depthwise kernel ({len(self.kernels)})")
@@ -161,7 +169,7 @@ class Depthwise(Composite):
         cnn_layer(np.dstack(channels), weights, **asdict(convolve.settings))
         full_ms = (time.perf_counter() - full_started) * 1e3
         positions = mixed.shape[0] * mixed.shape[1]
-        kh, kw = self.kernels[0].shape
+        kh, kw = self.kernels[0].given_weights.shape  # the layer's size: an anchor's zeros are not weights
         separable = separable_cost(len(channels), matrix.shape[0], (kh, kw), positions)
         standard = standard_cost(len(channels), matrix.shape[0], (kh, kw), positions)
         out = mixed[..., 0] if mixed.shape[2] == 1 else mixed
@@ -179,5 +187,5 @@ class Depthwise(Composite):
         return described
 
     def summary(self) -> Summary:
-        height, width = self.kernels[0].shape
+        height, width = self.kernels[0].given_weights.shape
         return Summary(f"{len(self.kernels)} x {height}x{width}", "", "depthwise", "")

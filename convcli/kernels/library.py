@@ -27,7 +27,7 @@ from convcli.errors import KernelError, did_you_mean
 from convcli.kernels.composite import Bank, Chain
 from convcli.kernels.entry import Entry
 from convcli.kernels.generators import GENERATORS, generate
-from convcli.kernels.kernel import BUILTIN_SOURCE, NAME_PATTERN, Kernel, as_matrix, rotations
+from convcli.kernels.kernel import BUILTIN_SOURCE, NAME_PATTERN, NAME_RULE, Kernel, as_matrix, rotations
 
 KERNEL_KEYS = ("description", "weights", "row", "col", "generator", "scale", "divisor", "normalize", "bias",
                "map", "flip", "anchor")
@@ -201,8 +201,7 @@ def read_kernel_file(path: Path | str, problems: Problems, source: str | None = 
                              f"{kind[:-1]}")
                 continue
             if not NAME_PATTERN.fullmatch(name):
-                problems.add(f"{source}: name '{name}' must start with a letter or _ and hold only letters, "
-                             "digits, _ and -")
+                problems.add(f"{source}: name '{name}' must {NAME_RULE}")
                 continue
             result.tables[name] = (kind, table)
     return result

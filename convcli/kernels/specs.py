@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +35,52 @@ def _divided(spec: str) -> tuple[str, str | None]:
 
 
 def _divide(weights: np.ndarray, divisor: str | None, source: str) -> np.ndarray:
-    """``weights / N`` for ``/ N``, ``weights / weights.sum()`` for ``/ sum`` (refused when they sum to 0)."""
+    """``weights / N`` for ``/ N``, ``weights / weights.sum()`` for ``/ sum`` (refused when they sum to 0),
+    then :func:`_check_taps`. Overflow is checked here, not warned about by NumPy."""
     if divisor is None:
-        return weights
+        return _check_taps(weights, weights, source)
     if divisor.lower() == "sum":
-        total = weights.sum()
-        if abs(total) <= 1e-12 * np.abs(weights).sum():
+        with np.errstate(over="ignore", invalid="ignore"):
+            total, magnitude = weights.sum(), np.abs(weights).sum()
+        if not np.isfinite(magnitude):
+            raise KernelError(f"{source}: / sum divides by the sum of the weights, and these are too large to add "
+                              "up in floating point; give smaller weights, or divide by a number: / N")
+        if abs(total) <= 1e-12 * magnitude:
             raise KernelError(f"{source}: / sum divides by the sum of the weights, and these sum to 0 (an edge "
                               "or gradient kernel); drop / sum, or divide by a number: / N")
-        return weights / total
-    if not re.fullmatch(_NUMBER, divisor):
+        value = float(total)
+    elif not re.fullmatch(_NUMBER, divisor):
         raise KernelError(f"{source}: after / give a number or sum, got {divisor!r}")
-    if float(divisor) == 0:
-        raise KernelError(f"{source}: / {divisor} divides by zero; give a number other than 0")
-    return weights / float(divisor)
+    else:
+        value = float(divisor)
+        if value == 0:
+            raise KernelError(f"{source}: / {divisor} divides by zero; give a number other than 0")
+        if not np.isfinite(value):
+            raise KernelError(f"{source}: / {divisor} is more than floating point holds; give a smaller number")
+    with np.errstate(over="ignore", under="ignore"):
+        divided = weights / value
+    if not np.all(np.isfinite(divided)):
+        raise KernelError(f"{source}: / {divisor} makes weights larger than floating point holds; divide by a "
+                          "larger number")
+    return _check_taps(divided, weights, source, f"/ {divisor}")
+
+
+def _check_taps(weights: np.ndarray, given: np.ndarray, source: str, division: str = "") -> np.ndarray:
+    """Refuse a typed kernel without a tap other than 0: it would write black images."""
+    if np.any(weights):
+        return weights
+    if np.any(given):  # every weight underflowed
+        raise KernelError(f"{source}: {division} makes every weight 0 (smaller than floating point holds); divide "
+                          "by a smaller number")
+    raise KernelError(f"{source}: every weight is 0, so every output would be 0; give at least one weight "
+                      "other than 0")
+
+
+def _number(text: str, source: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise KernelError(f"{source}: {text!r} is more than floating point holds")
+    return value
 
 
 def parse_inline(spec: str, name: str = "inline") -> Kernel:
@@ -58,7 +92,7 @@ def parse_inline(spec: str, name: str = "inline") -> Kernel:
     for text in body.strip().strip(";").split(";"):
         values = [value for value in re.split(r"[\s,]+", text.strip()) if value]
         try:
-            rows.append([float(value) for value in values])
+            rows.append([_number(value, source) for value in values])
         except ValueError:
             raise KernelError(f"{source}: {text.strip()!r} is not a list of numbers") from None
     if not all(rows) or len({len(row) for row in rows}) > 1:  # the Kernel says which row is wrong
@@ -99,7 +133,7 @@ def parse_magick(spec: str, name: str = "inline") -> Kernel:
         if text.lower() == "nan" or text == "-":
             values.append(0.0)
         elif re.fullmatch(_NUMBER, text):
-            values.append(float(text))
+            values.append(_number(text, source))
         else:
             raise KernelError(f"{source}: {text!r} is not a number (the values are numbers, or nan or - for a tap "
                               "that is not part of the kernel)")
@@ -113,6 +147,9 @@ def parse_magick(spec: str, name: str = "inline") -> Kernel:
             raise KernelError(f"{source}: {geometry['x']}{geometry['y']} puts the anchor outside the kernel: X is "
                               f"its column, 0 to {width - 1}, and Y its row, 0 to {height - 1}")
         anchor = (y, x)
+    if not any(values):
+        raise KernelError(f"{source}: every tap is 0 or not part of the kernel (nan, -), so every output would be 0; "
+                          "give at least one weight other than 0")
     weights = _divide(np.array(values).reshape(height, width), divisor, source)
     return Kernel(name=name, weights=weights, source=source, anchor=anchor)
 
@@ -130,6 +167,19 @@ def parse_anchor(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def as_anchor(value: object) -> tuple[int, int]:
+    """``anchor`` given as a pair ``(row, column)`` of whole numbers from 0, as the Python API takes it.
+
+    >>> as_anchor((0, 2))
+    (0, 2)
+    """
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in value)):
+        return int(value[0]), int(value[1])
+    raise ParameterError(f"`anchor` must be (row, column), two whole numbers from 0 ((0, 0) is the top left); "
+                         f"got {value!r}")
+
+
 def with_anchor(entries: list[Entry], anchor: tuple[int, int]) -> list[Entry]:
     """Every kernel of ``entries`` (a combined bank's members too) anchored at ``anchor``, ``(row, column)``
     of the weights as given, in place of its own anchor; a chain or a layer is refused."""
@@ -138,17 +188,15 @@ def with_anchor(entries: list[Entry], anchor: tuple[int, int]) -> list[Entry]:
         if not (anchor[0] < kh and anchor[1] < kw):
             raise ParameterError(f"`anchor` {anchor[0]},{anchor[1]} is outside kernel '{kernel.name}', which is "
                                  f"{kh}x{kw} (rows 0 to {kh - 1}, columns 0 to {kw - 1})")
-        return Kernel(name=kernel.name, weights=kernel.given_weights, description=kernel.description,
-                      bias=kernel.bias, flip=kernel.flip, map=kernel.map, source=kernel.source, anchor=anchor)
+        note = "" if kernel.note == kernel.anchor_note else kernel.note  # the new anchor gets its own
+        return replace(kernel, weights=kernel.given_weights, anchor=anchor, note=note)
 
     result: list[Entry] = []
     for entry in entries:
-        if isinstance(entry, Kernel):
+        if entry.kind == "kernel":
             result.append(anchored(entry))
-        elif isinstance(entry, Bank):
-            result.append(Bank(name=entry.name, kernels=tuple(anchored(k) for k in entry.kernels),
-                               combine=entry.combine, description=entry.description, map=entry.map,
-                               source=entry.source))
+        elif entry.kind == "bank":
+            result.append(replace(entry, kernels=tuple(anchored(k) for k in entry.kernels)))
         else:
             what = f"a chain of {len(entry.members)} kernels" if entry.kind == "chain" else f"a {entry.kind}"
             raise ParameterError(f"`anchor` anchors single kernels; '{entry.name}' is {what} (anchor its kernels "
@@ -196,9 +244,10 @@ def read_npy(path: Path | str) -> np.ndarray:
     return array
 
 
-def load_npy_kernels(path: Path) -> list[Kernel | Layer]:
-    """Load a ``.npy`` kernel: a 2-D matrix, a 3-D bank ``N x kh x kw`` (one kernel per slice), or
-    4-D layer weights ``O x I x kh x kw`` in PyTorch's layout (one summed map per output channel)."""
+def load_npy_kernels(path: Path) -> list[Kernel | Bank | Layer]:
+    """Load a ``.npy`` kernel: a 2-D matrix, a 3-D bank ``N x kh x kw`` (a :class:`Bank` without
+    ``combine``, a kernel per slice, even of one slice), or 4-D layer weights ``O x I x kh x kw`` in
+    PyTorch's layout (one summed map per output channel)."""
     source = str(path)
     array = read_npy(path)
     stem = _safe_stem(path)
@@ -210,7 +259,9 @@ def load_npy_kernels(path: Path) -> list[Kernel | Layer]:
     if array.ndim == 3:
         if array.shape[0] == 0:
             raise KernelError(f"{source}: the bank holds no kernels")
-        return [Kernel(name=f"{stem}_{index}", weights=plane, source=source) for index, plane in enumerate(array)]
+        return [Bank(name=stem, source=source, description=f"{array.shape[0]} kernels of {source}",
+                     kernels=tuple(Kernel(name=f"{stem}_{index}", weights=plane, source=source)
+                                   for index, plane in enumerate(array)))]
     if array.ndim != 2:
         raise KernelError(f"{source}: a .npy kernel must be 2-D (kh x kw), 3-D (N x kh x kw) or 4-D layer weights "
                           f"(O x I x kh x kw), got shape {array.shape}")
@@ -322,13 +373,14 @@ def _chain(text: str, library: Library, inline: _Numbering) -> Chain:
         else:
             what = f"{len(found)} kernels" if len(found) > 1 else f"a {found[0].kind}"
             if isinstance(found[0], Bank):
-                what = f"a bank of {len(found[0].members)} kernels"
+                count = len(found[0].members)
+                what = f"a bank of {count} kernel{'s' * (count != 1)}"
             raise KernelError(f"{source}: '{element}' is {what}; a chain is made of kernels and chains")
         names.append(found[0].name)
     return Chain(name="+".join(names), kernels=tuple(steps), source=source)
 
 
-def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True) -> list[Entry]:
+def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True, expand: bool = True) -> list[Entry]:
     """Turn every ``-k`` value into kernels, banks or chains.
 
     A ``-k`` may be a library name, a generator call (``gaussian:size=9,sigma=2``), an inline matrix
@@ -338,11 +390,13 @@ def resolve_kernels(specs: list[str], library: Library, *, unique: bool = True) 
     kernels, each giving its own map. Inline and ImageMagick kernels are named ``inline1``,
     ``inline2``, ... by their position among the inline ones; with ``unique`` every name must be unique
     (they name the output files; a depthwise convolution may use one kernel on several channels).
+    Without ``expand`` a bank stays one entry, for a caller that asks what was named.
     """
-    return [entry for _, entries in resolve_given(specs, library, unique=unique) for entry in entries]
+    return [entry for _, entries in resolve_given(specs, library, unique=unique, expand=expand) for entry in entries]
 
 
-def resolve_given(specs: list[str], library: Library, *, unique: bool = True) -> list[tuple[str, list[Entry]]]:
+def resolve_given(specs: list[str], library: Library, *, unique: bool = True,
+                  expand: bool = True) -> list[tuple[str, list[Entry]]]:
     """Each ``-k`` value as :func:`resolve_kernels` turns it into entries, with the name of what it names
     (a bank's for its kernels; a ``.npy`` bank's stem), which the report rolls their warnings up under."""
     given: list[tuple[str, list[Entry]]] = []
@@ -355,7 +409,7 @@ def resolve_given(specs: list[str], library: Library, *, unique: bool = True) ->
             continue
         found = _entries(text, library, inline)
         name = found[0].name if len(found) == 1 else _safe_stem(Path(text))
-        given.append((name, [entry for each in found for entry in each.expand()]))
+        given.append((name, [entry for each in found for entry in (each.expand() if expand else (each,))]))
     names = [entry.name for _, entries in given for entry in entries]
     twice = [name for number, name in enumerate(names) if name in names[:number]]
     if unique and twice:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from convcli.engine.geometry import plan_axis, reach_radius
+from convcli.engine.geometry import centre, plan_axis, reach_radius
 from convcli.engine.missing import find_missing
 from convcli.engine.plan import TileDependent
 from convcli.engine.settings import Settings
@@ -94,7 +94,7 @@ class Reach:
 
     def _rows(self, input_rows: int, taps: int) -> int:
         settings = self.settings
-        return plan_axis(input_rows, taps, anchor=(taps - 1) // 2, stride=settings.stride,
+        return plan_axis(input_rows, taps, anchor=centre(taps), stride=settings.stride,
                          dilation=settings.dilation, padding=settings.padding).count
 
     def output_rows(self, input_rows: int) -> int:

@@ -18,15 +18,17 @@ def pytorch_bank(kernels: Sequence[Kernel]) -> np.ndarray:
     """Kernels as one ``O x 1 x kh x kw`` float32 array: the weights of a ``Conv2d(1, O, (kh, kw))``.
 
     Each kernel is written as the correlation it performs (a kernel marked ``flip = true`` mirrored),
-    because PyTorch's ``conv2d`` correlates. All kernels must have the same size.
+    because PyTorch's ``conv2d`` correlates; an anchored kernel as its weights as given (``Conv2d`` has
+    no anchor). All kernels must have the same size.
     """
     if not kernels:
         raise KernelError("no kernels to export")
-    shapes = {k.shape for k in kernels}
+    shapes = {k.given_weights.shape for k in kernels}
     if len(shapes) > 1:
-        sizes = ", ".join(f"{k.name} is {k.shape[0]}x{k.shape[1]}" for k in kernels)
+        sizes = ", ".join(f"{k.name} is {k.given_weights.shape[0]}x{k.given_weights.shape[1]}" for k in kernels)
         raise KernelError(f"kernels of one O x I x kh x kw array must share a size: {sizes}")
-    return np.stack([k.effective()[0] for k in kernels])[:, None].astype(np.float32)
+    weights = [k.given_weights[::-1, ::-1] if k.flip else k.given_weights for k in kernels]
+    return np.stack(weights)[:, None].astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ def write_pytorch_bank(path: Path | str, kernels: Sequence[Kernel]) -> Export:
     array = pytorch_bank(kernels)
     notes = tuple(f"'{k.name}' has bias {k.bias:g}, which the weights array cannot hold (PyTorch keeps it in "
                   "Conv2d.bias)" for k in kernels if k.bias)
+    notes += tuple(f"'{k.name}' is anchored at row {k.anchor[0]}, column {k.anchor[1]}, which the weights array "
+                   "cannot hold (Conv2d places a kernel by its size): it holds the weights as given" for k in kernels
+                   if k.anchored)
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     atomic_write(path, lambda handle: handle.write(buffer.getvalue()))

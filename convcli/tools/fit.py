@@ -24,7 +24,7 @@ from convcli.engine.layers import as_channels
 from convcli.errors import ParameterError
 from convcli.imageio.atomic import atomic_write
 from convcli.imageio.reading import load_image
-from convcli.kernels.kernel import MAX_KERNEL_SIDE, check_name
+from convcli.kernels.kernel import MAX_KERNEL_SIDE, check_table_name
 
 __all__ = ["Fit", "check_target", "describe", "fit_images", "fit_kernel", "kernel_toml", "write_kernel_toml"]
 
@@ -199,7 +199,7 @@ def kernel_toml(name: str, fit: Fit, *, description: str = "") -> str:
       [0.5, 0.25],
     ]
     """
-    check_name(name, "fit")
+    check_table_name(name, "fit")
     lines = [f"[kernels.{name}]"]
     if description:
         lines.append(f"description = {_toml_string(description)}")
@@ -219,7 +219,7 @@ def _toml_string(text: str) -> str:
 def check_target(path: Path | str | None, name: str) -> None:
     """Raise before any work when ``name`` is not a valid kernel name or ``path`` cannot take it (see
     :func:`write_kernel_toml`)."""
-    check_name(name, "fit")
+    check_table_name(name, "fit")
     if path is not None:
         _existing(Path(path), name)
 
