@@ -176,8 +176,9 @@ def _run(work: np.ndarray, settings: Settings, choice: Choice) -> np.ndarray:
     out = np.empty((len(bank), problem.rows.count, problem.cols.count, work.shape[2]), dtype=dtype)
     workers = problem.workers
     if choice.path == "direct":
-        direct_path.run(window, bank, out, workers=workers, budget=problem.budget("direct"),
-                        rows=costmodel.direct_rows(problem))
+        rows = costmodel.direct_rows(problem)
+        direct_path.run(window, bank, out, workers=workers, budget=problem.budget("rows" if rows else "direct"),
+                        rows=rows)
     elif choice.path == "separable":
         separable_path.run(window, list(problem.factors), out, workers=workers, budget=problem.budget("separable"))
     elif choice.path == "fft":
