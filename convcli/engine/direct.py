@@ -9,8 +9,10 @@ kernel's rows: ``V[j] = sum_i k[i, j] * x[y + i]`` for every kernel column ``j``
 at once; the output is then the sum of the ``V[j]`` shifted by ``j``, one add per kernel column. A 3x3
 kernel makes one product and two adds instead of 17 array passes. It runs at column stride 1.
 
-:func:`run` takes the one the cost model prices lower. Python loops run over tiles,
-taps and kernel columns, never over pixels; tiles are strips sized to stay in cache.
+:func:`run` takes the one the cost model prices lower. Python loops run over tiles, taps and kernel
+columns, never over pixels. Tiles are row strips: tap by tap, small enough for the block, the output
+strip and a scratch strip to stay in cache; by row products, larger (BLAS runs its skinny products
+faster on long rows, see :meth:`~convcli.engine.costmodel.Problem.budget`).
 """
 
 from __future__ import annotations
@@ -71,9 +73,8 @@ def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budg
 
 
 def run_rows(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int) -> None:
-    """:func:`run` by row products (column stride 1)."""
+    """:func:`run` by row products (at column stride 1: they compute every column of a row)."""
     rows, cols, channels = window.rows, window.cols, window.channels
-    assert cols.stride == 1, "row products compute every column"
     kh, d = bank.shape[1], rows.dilation
     columns = [used_columns(kernel) for kernel in bank]
     # One matrix for the bank: a row per (kernel, used column), holding that column's taps top to bottom.
