@@ -9,11 +9,11 @@ import numpy as np
 
 from convcli.kernels.library import Problems, build_library, read_kernel_file
 
-#: scipy.signal's names for the boundary modes it has.
 #: The engine's paths as tests force them (``indirect=True`` through conftest's ``method`` or ``path``
 #: fixture), with the direct path's two ways of summing apart.
 ENGINE_WAYS = ["direct:taps", "direct:rows", "separable", "fft", "gemm"]
 
+#: scipy.signal's names for the boundary modes it has.
 SCIPY_BOUNDARY = {"zero": "fill", "symmetric": "symm", "wrap": "wrap"}
 
 

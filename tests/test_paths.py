@@ -348,7 +348,7 @@ def test_bench_times_every_case_and_checks_the_results():
             assert timing.runs == 2 and timing.ms > 0
             assert timing.max_diff < 1e-4  # the same answer, to float32 rounding
     bank = result.cases[-1]
-    assert [t.engine for t in bank.timings] == ["convcli (gemm)", "scipy.ndimage.correlate"]
+    assert [t.engine for t in bank.timings] == [f"convcli ({bank.path})", "scipy.ndimage.correlate"]
     data = json.loads(json.dumps(result.to_dict()))
     assert data["boundary"] == "symmetric" and data["cases"][0]["shape"] == [24, 30, 3]
     assert {t["text"] for t in data["targets"]} >= {"3x3: at least 3x faster than ndimage"}
@@ -435,3 +435,31 @@ def test_bench_library_imports_no_cli_and_help_needs_no_scipy():
     code = "import sys, convcli.cli; print(sorted(m for m in ('scipy', 'cv2', 'torch') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("kernel", "stride", "rows"), [
+    (np.random.default_rng(0).standard_normal((3, 3)), 1, True),  # 17 passes tap by tap
+    (np.random.default_rng(0).standard_normal((7, 7)), 1, True),
+    (np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]), 1, False),  # sharpen: 6 passes (the four -1 summed first)
+    (np.random.default_rng(0).standard_normal((3, 3)), 2, False),  # row products compute every column
+])
+def test_the_direct_path_sums_by_row_products_where_they_cost_less_and_says_so(kernel, stride, rows):
+    choice = choose_method((3000, 4000, 3), kernel, method="direct", stride=stride)
+    assert costmodel.direct_rows(choice.problem) is rows
+    auto = choose_method((300, 400, 3), kernel, stride=stride)
+    assert auto.path != "direct" or ("by row products" in auto.reason) is rows
+
+
+@pytest.mark.parametrize("method", ["direct:rows"], indirect=True)
+def test_row_products_do_not_depend_on_the_strips(method, monkeypatch):
+    """What lets the direct path run in bands: each output is one dot product in a fixed order, whatever
+    the width of the product it is part of (one tile for the whole image, or thin strips and column
+    pieces), so the results are equal bit for bit (their values are checked against SciPy above)."""
+    x = image((37, 45, 3), seed=9).astype(np.float32)
+    k = powers_of_two((5, 4))
+    results = []
+    for strip_bytes in (1 << 30, 4096, 256):
+        monkeypatch.setattr(convcli.engine.plan, "STRIP_BYTES", strip_bytes)
+        results.append(conv2d(x, k, method=method, boundary="symmetric", dilation=2))
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])

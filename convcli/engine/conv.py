@@ -1,6 +1,7 @@
 """The engine's entry point: :func:`conv2d` checks its arguments once, plans once, and runs the path chosen.
 
-Four paths compute the same thing: ``direct`` adds a shifted view of the input per kernel tap;
+Four paths compute the same thing: ``direct`` sums the taps' products as written (a shifted view
+of the input per tap, or one small matrix product per output row that combines the kernel's rows);
 ``separable`` runs a low-rank kernel (found by SVD) as pairs of 1-D passes; ``fft`` multiplies spectra
 tile by tile; ``gemm`` turns a bank of kernels into one matrix product per row strip. All work on
 tiles: a tile reads a view of the image, or near its edges a small copy with the boundary mode
@@ -96,9 +97,9 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
         ``True`` mirrors it about the anchor (true convolution, like ``scipy.signal.convolve2d``).
     method : str
         ``auto`` (the cost model picks, see :func:`choose_method`), or force a path: ``direct``
-        (shifted views per tap), ``separable`` (SVD rank-1 terms as 1-D passes), ``fft`` (overlap-save
-        tiles) or ``gemm`` (a bank as one matrix product per row strip). Every path gives the same
-        result to float32 rounding.
+        (the products as written: shifted views per tap, or row products), ``separable`` (SVD rank-1
+        terms as 1-D passes), ``fft`` (overlap-save tiles) or ``gemm`` (a bank as one matrix product
+        per row strip). Every path gives the same result to float32 rounding.
     nan : {"propagate", "ignore", "fill"}
         What missing inputs (NaN, infinities, and ``nodata``) do, the same on every path (see
         :mod:`convcli.engine.missing`). ``propagate``: only the outputs whose non-zero taps read one are

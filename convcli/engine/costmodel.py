@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 PATHS = ("direct", "separable", "fft", "gemm")
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2  # 2: the direct path prices row products
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,9 @@ def _taps_ns(p: Problem, c: Coefficients) -> float:
 
 
 def _rows_ns(p: Problem, c: Coefficients) -> float:
-    """Nanoseconds per output value (per core) of the direct path by row products: an add per used
-    kernel column, writing the products and reading them back, and the products' multiply-adds."""
+    """Nanoseconds per output value (per core) of the direct path by row products: three passes per
+    kernel (fitted to runs: storing the strip's products and reading them back), an add per used kernel
+    column, and the products' multiply-adds."""
     kh = p.bank.shape[1]
     columns = sum(len(direct.used_columns(kernel)) for kernel in p.bank)
     return c.pass_ns * (3 * len(p.bank) + columns) + c.flop_ns * ROWS_FLOP_FACTOR * 2 * kh * columns
@@ -104,8 +105,13 @@ def direct_rows(p: Problem, coefficients: Coefficients | None = None) -> bool:
 
 def _direct_ms(p: Problem, c: Coefficients) -> float:
     rows = direct_rows(p, c)
-    calls = sum(2 + len(direct.used_columns(k)) if rows else direct.passes(k) for k in p.bank)
-    tiles = p.strips("direct", p.channels * p.itemsize * p.rows.stride * p.cols.stride)
+    if rows:  # one product per strip, then an add per used kernel column
+        columns = sum(len(direct.used_columns(k)) for k in p.bank)
+        calls = 1 + columns
+        tiles = p.strips("rows", max(1, columns) * p.channels * p.itemsize)
+    else:
+        calls = sum(direct.passes(k) for k in p.bank)
+        tiles = p.strips("direct", p.channels * p.itemsize * p.rows.stride * p.cols.stride)
     per_output = (_rows_ns if rows else _taps_ns)(p, c) + c.store_ns * len(p.bank)
     work = per_output * p.outputs + c.call_us * 1e3 * tiles * (calls + 3)
     if p.cols.stride > 1:  # the blocks' column phases are copied first

@@ -30,7 +30,10 @@ DIRECT_MARGIN_MS = 1.0
 #: The paths whose every output is summed in an order its tile does not change, so that a band of
 #: rows gives bit for bit what the whole image gives. The FFT path rounds relative to each tile's
 #: transform, and BLAS (the GEMM path, and the separable path's Toeplitz products) by the shape of each
-#: product: a band cannot reproduce those (:class:`TileDependent`).
+#: product: a band cannot reproduce those (:class:`TileDependent`). The direct path's row products are
+#: BLAS too, but each output is one dot product of a kernel column with ``kh`` inputs, in a fixed order
+#: whatever the product's width (tested across strip sizes in test_paths.py, and band against whole
+#: in test_bands.py).
 BAND_EXACT_PATHS = ("direct",)
 
 #: Output bytes per row strip of the direct path (the separable and GEMM paths take 2x and 8x this):
