@@ -175,6 +175,10 @@ def strips(rows: AxisPlan, cols: AxisPlan, budget: int, bytes_per_output: int, *
     frame around them (rows and columns that reach into the boundary) gets separate tiles, narrow
     and tall, so gathering the padding copies only the frame. With ``full_width`` every strip spans
     all columns (see :meth:`Window.column_pieces`). Outputs that fit the budget make one tile.
+
+    The widest strips come first, so that the threads start on them and each writes its own part of a
+    freshly allocated output first (the kernel then finds and zeroes those pages on that thread). The
+    frame's tall columns, taken first, made one thread fault in the whole output: 10% of a 12 MP run.
     """
     if rows.count * cols.count * bytes_per_output <= budget:
         return [Tile(0, rows.count, 0, cols.count)]  # one small block: copying it is cheapest
@@ -184,7 +188,7 @@ def strips(rows: AxisPlan, cols: AxisPlan, budget: int, bytes_per_output: int, *
         for rx0, rx1 in col_pieces:
             step = max(1, budget // max(1, (rx1 - rx0) * bytes_per_output))
             tiles += [Tile(y, min(y + step, ry1), rx0, rx1) for y in range(ry0, ry1, step)]
-    return tiles
+    return sorted(tiles, key=lambda tile: tile.x1 - tile.x0, reverse=True)  # stable: rows stay in order
 
 
 def _pieces(plan: AxisPlan) -> Iterator[tuple[int, int]]:
