@@ -239,6 +239,18 @@ def test_strips_cover_every_output_once_and_only_the_frame_is_copied():
     assert strips(rows, cols, 10**9, 4) == [Tile(0, 50, 0, 40)]
 
 
+def test_strips_start_with_the_widest():
+    # The frame's tall columns (1 output wide) come after every strip 38 wide, which keep their row
+    # order: the threads first write (and fault in) the output where most of it is.
+    rows = plan_axis(50, 5, anchor=2, stride=1, dilation=1, padding="same")
+    cols = plan_axis(40, 3, anchor=1, stride=1, dilation=1, padding="same")
+    tiles = strips(rows, cols, 600, 4)
+    widths = [tile.x1 - tile.x0 for tile in tiles]
+    assert widths == [38] * 18 + [1] * 6
+    inside = tiles[:18]
+    assert [tile.y0 for tile in inside] == sorted(tile.y0 for tile in inside)
+
+
 # --- choosing a path ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape, kernel, path, reason", [

@@ -71,7 +71,7 @@ class Problem:
     def budget(self, path: str) -> int:
         """Bytes per row strip for ``path`` (``rows``: the direct path by row products): the paths that
         multiply matrices do more work per byte (row products ran fastest with about 8 MB of products)."""
-        return self.strip_bytes * {"direct": 1, "rows": 4, "separable": 2, "gemm": 8}[path]
+        return self.strip_bytes * {"direct": 1, "rows": 4, "separable": 1, "gemm": 8}[path]
 
     def strips(self, path: str, bytes_per_output: int) -> int:
         return len(strips(self.rows, self.cols, self.budget(path), bytes_per_output, full_width=path == "gemm"))
@@ -138,10 +138,12 @@ def _separable_ms(p: Problem, c: Coefficients) -> float:
         for t in range(f.rank):
             work += middle * _pass_ns(f.cols[t], rows.stride, rows.dilation, 1, separable.VERTICAL_BLOCK, c)
             work += p.outputs * _pass_ns(f.rows[t], cols.stride, cols.dilation, p.channels,
-                                         separable.HORIZONTAL_BLOCK, c)
+                                         separable.horizontal_block(p.channels), c)
             work += p.outputs * c.pass_ns * (t > 0)  # adding the term in
-            # Calls: two per strip down, one per block of columns across, and building the matrices.
-            work += c.call_us * 1e3 * (tiles * (2 + cols.count / separable.HORIZONTAL_BLOCK) + 10)
+            # Calls: two products per strip down and two across, and building the matrices; inside each
+            # batched product BLAS is called once per block, at about a tenth of a NumPy call.
+            blocks = rows.count / separable.VERTICAL_BLOCK + tiles * cols.count / separable.horizontal_block(p.channels)
+            work += c.call_us * 1e3 * (tiles * 4 + 10 + blocks / 10)
         work += p.outputs * c.store_ns
     return work / min(p.workers, tiles) * 1e-6
 

@@ -36,7 +36,7 @@ DIRECT_MARGIN_MS = 1.0
 #: in test_bands.py).
 BAND_EXACT_PATHS = ("direct",)
 
-#: Output bytes per row strip of the direct path (the separable and GEMM paths take 2x and 8x this):
+#: Output bytes per row strip of the direct and separable paths (row products and GEMM take 4x and 8x this):
 #: measured fastest on 12 MP images; smaller strips pay more per-call overhead, larger ones miss the cache.
 STRIP_BYTES = 1 << 21
 

@@ -2,9 +2,10 @@
 
 A rank-1 kernel (Gaussian, box, Sobel, an axis-aligned motion blur) is ``outer(col, row)``: a vertical
 pass with ``col`` then a horizontal pass with ``row`` costs ``kh + kw`` taps per output instead of
-``kh * kw``. Each 1-D pass runs as one matrix product per block of outputs with a banded Toeplitz matrix: BLAS
-does the multiply-adds many times faster than NumPy's element-wise passes, which pays for the zeros in
-the band. The horizontal matrix treats each channel on its own, so the pixels need no transposing.
+``kh * kw``. Each 1-D pass is one batched matrix product per strip: a small banded Toeplitz matrix
+(a block of a few outputs by the inputs they read) times the stack of overlapping views, one per block.
+BLAS does the multiply-adds many times faster than NumPy's element-wise passes, which pays for the zeros
+in the band. The horizontal matrix treats each channel on its own, so the pixels need no transposing.
 Stride is applied inside both passes, so dropped rows and columns are never computed.
 """
 
@@ -18,9 +19,17 @@ from numpy.lib.stride_tricks import as_strided
 from convcli.engine.geometry import Tile, Window
 from convcli.engine.threads import run_tiles
 
-#: Outputs per Toeplitz block: rows for the vertical pass, columns for the horizontal one.
-VERTICAL_BLOCK = 16
-HORIZONTAL_BLOCK = 32
+#: Output rows per Toeplitz block of the vertical pass, and output values (pixels x channels) per block
+#: of the horizontal one. Small bands waste few multiply-adds on their zeros, and one batched product per
+#: strip keeps the calls few: measured on 12 MP gray and RGB images with 3 to 31 taps, these ran 2-3x
+#: faster than blocks of 16 rows and 32 pixels.
+VERTICAL_BLOCK = 2
+HORIZONTAL_VALUES = 16
+
+
+def horizontal_block(channels: int) -> int:
+    """Output pixels per Toeplitz block of the horizontal pass (whose matrix repeats each tap per channel)."""
+    return max(1, HORIZONTAL_VALUES // channels)
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,7 @@ class _Pass:
         self.stride = stride
         self.span = (len(taps) - 1) * dilation
         self.matrix = use_matrix(taps)
-        self.block = HORIZONTAL_BLOCK if horizontal else VERTICAL_BLOCK
+        self.block = horizontal_block(channels) if horizontal else VERTICAL_BLOCK
         self.nonzero = [(i * dilation, w) for i, w in enumerate(taps) if w != 0]
         if self.matrix:
             band = toeplitz(taps, self.block, stride=stride, dilation=dilation)
@@ -166,19 +175,34 @@ class _Pass:
                 target[...] = result
             return
         rows, cols, channels = source.shape
-        flat = source.reshape(rows, cols * channels)
-        scratch = np.empty((rows, self.block * channels), dtype=source.dtype) if accumulate else None
-        for x0 in range(0, outputs, self.block):
-            count = min(self.block, outputs - x0)
-            first = x0 * self.stride * channels
-            part = flat[:, first:first + self.length(count) * channels]
-            band = self.band if count == self.block else self.band[:self.length(count) * channels, :count * channels]
-            into = target[:, x0:x0 + count].reshape(rows, count * channels)
-            if accumulate:
-                np.matmul(part, band, out=scratch[:, :count * channels])
-                into += scratch[:, :count * channels]
+        flat = np.ascontiguousarray(source).reshape(rows, cols * channels)
+        values, size = self.block * channels, flat.itemsize
+        whole = outputs // self.block
+        if whole:
+            # Block b of every row at once: a (whole x rows x band) stack of views times the band.
+            windows = as_strided(flat, shape=(whole, rows, self.band.shape[0]),
+                                 strides=(values * self.stride * size, flat.strides[0], size), writeable=False)
+            head = target[:, :whole * self.block]
+            if accumulate or head.strides[1:] != (channels * size, size):
+                result = np.matmul(windows, self.band)  # whole x rows x values: put back in row order
+                result = result.reshape(whole, rows, self.block, channels).transpose(1, 0, 2, 3)
+                result = result.reshape(head.shape)
+                if accumulate:
+                    head += result
+                else:
+                    head[...] = result
             else:
-                np.matmul(part, band, out=into)
+                into = as_strided(head, shape=(whole, rows, values), strides=(values * size, head.strides[0], size))
+                np.matmul(windows, self.band, out=into)
+        rest = outputs - whole * self.block
+        if rest:
+            first = whole * self.block * self.stride * channels
+            part = flat[:, first:first + self.length(rest) * channels]
+            result = (part @ self.band[:self.length(rest) * channels, :rest * channels]).reshape(rows, rest, channels)
+            if accumulate:
+                target[:, whole * self.block:] += result
+            else:
+                target[:, whole * self.block:] = result
 
     def _shifted(self, block: np.ndarray, outputs: int, *, axis: int) -> np.ndarray:
         extent = (outputs - 1) * self.stride + 1
