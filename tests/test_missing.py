@@ -355,3 +355,46 @@ def test_finite_values_whose_sum_overflows_are_not_missing_and_a_nan_among_them_
     huge[17, 3, 2] = np.nan
     huge[0, 29, 0] = -np.inf
     assert sorted(zip(*np.nonzero(find_missing(huge, None)))) == [(0, 29, 0), (17, 3, 2)]
+
+
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
+def test_a_finite_float_image_is_filtered_once_and_never_searched(path, monkeypatch):
+    # The outputs are checked tile by tile as they are written; the image is searched for missing
+    # values (a pass of its own) and filtered again only when an output is not finite.
+    from convcli.engine import missing
+
+    calls = []
+    search = missing.find_missing
+    monkeypatch.setattr(missing, "find_missing", lambda *a, **k: calls.append(1) or search(*a, **k))
+    x = image((300, 200, 3), seed=21).astype(np.float32)  # several tiles, on the engine's threads
+    k = holed_kernel((3, 5))
+    got = conv2d(x, k, method=path, boundary="symmetric")
+    np.testing.assert_allclose(got, reference_conv2d(x, k, boundary="symmetric"), rtol=0, atol=1e-5)
+    assert calls == []
+    x[299, 0, 1] = np.nan  # the last row, the first column: the frame's last tile
+    got = conv2d(x, k, method=path, boundary="symmetric")
+    assert calls == [1]
+    expected = literal(x.astype(np.float64), k, boundary="symmetric", stride=1, dilation=1)
+    assert_same_missing(got, expected)
+
+
+def test_outputs_that_overflow_from_finite_inputs_are_kept_as_ieee_gives_them():
+    # A non-finite output sends the image to the search, which finds nothing missing: the first result stands.
+    x = np.full((20, 20), 3e38, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        got = conv2d(x, [[1.0, 1.0]], method="direct")
+    assert np.isposinf(got).all()
+
+
+def test_the_tiles_threads_keep_the_callers_errstate():
+    from convcli.engine.geometry import Tile
+    from convcli.engine.threads import run_tiles
+
+    def work(tile: Tile) -> None:
+        np.float32(3e38) * np.float32(10)
+
+    tiles = [Tile(y, y + 1, 0, 1) for y in range(8)]
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        run_tiles(work, tiles, workers=2)
+    with np.errstate(over="ignore"):
+        run_tiles(work, tiles, workers=2)  # no warning (pytest turns warnings into errors)

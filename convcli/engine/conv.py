@@ -150,11 +150,18 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
     channels_apart = image.ndim == 3 and image.shape[2] > 1 and image.strides[2] != image.itemsize
     work = np.ascontiguousarray(image, dtype=dtype) if channels_apart else image.astype(dtype, copy=False)
     work = work[:, :, None] if work.ndim == 2 else work
-    missing = None
-    if image.dtype.kind == "f" or settings.nodata is not None:  # integers are never NaN
-        missing = missing_values.find_missing(image if image.ndim == 3 else image[:, :, None], settings.nodata)
+    missing = out = None
+    given = image if image.ndim == 3 else image[:, :, None]
+    if settings.nodata is not None:
+        missing = missing_values.find_missing(given, settings.nodata)
+    elif image.dtype.kind == "f":  # (integers are never NaN) filtered first, searched only if an output is not finite
+        watch = missing_values.FiniteWatch()
+        with np.errstate(invalid="ignore"):  # inf - inf, 0 * inf: outputs redone below
+            out = _run(work, settings, choice, watch=watch)
+        if not watch.finite:
+            missing = missing_values.find_missing(given, None)
     if missing is None:
-        out = _run(work, settings, choice)
+        out = _run(work, settings, choice) if out is None else out
     else:
         masks_settings = dataclasses.replace(settings, cval=0.0, method="auto")
 
@@ -169,22 +176,26 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
     return out if kernel.ndim == 3 else out[0]
 
 
-def _run(work: np.ndarray, settings: Settings, choice: Choice) -> np.ndarray:
-    """The path ``choice`` names on ``work`` (``H x W x C`` in the working dtype): ``N x rows x cols x C``."""
+def _run(work: np.ndarray, settings: Settings, choice: Choice,
+         watch: missing_values.FiniteWatch | None = None) -> np.ndarray:
+    """The path ``choice`` names on ``work`` (``H x W x C`` in the working dtype): ``N x rows x cols x C``,
+    each tile checked by ``watch`` when given."""
     problem, dtype = choice.problem, work.dtype
     window = Window(work, problem.rows, problem.cols, settings.boundary, settings.cval)
     bank = problem.bank.astype(dtype)
     out = np.empty((len(bank), problem.rows.count, problem.cols.count, work.shape[2]), dtype=dtype)
     workers = problem.workers
+    after = watch.tiles_of(out) if watch is not None else None
     if choice.path == "direct":
         rows = costmodel.direct_rows(problem)
         direct_path.run(window, bank, out, workers=workers, budget=problem.budget("rows" if rows else "direct"),
-                        rows=rows)
+                        rows=rows, after=after)
     elif choice.path == "separable":
-        separable_path.run(window, list(problem.factors), out, workers=workers, budget=problem.budget("separable"))
+        separable_path.run(window, list(problem.factors), out, workers=workers, budget=problem.budget("separable"),
+                           after=after)
     elif choice.path == "fft":
         shape = fft_path.tile_shape(problem.rows, problem.cols, work.shape[2], dtype.itemsize)
-        fft_path.run(window, bank, out, workers=workers, shape=shape)
+        fft_path.run(window, bank, out, workers=workers, shape=shape, after=after)
     else:
-        gemm_path.run(window, bank, out, workers=workers, budget=problem.budget("gemm"))
+        gemm_path.run(window, bank, out, workers=workers, budget=problem.budget("gemm"), after=after)
     return out

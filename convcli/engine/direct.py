@@ -17,6 +17,8 @@ output rows: about 8 MB of products ran fastest, see :meth:`~convcli.engine.cost
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from convcli.engine.geometry import Tile, Window, pixels, unpixels
@@ -62,17 +64,19 @@ def used_columns(kernel: np.ndarray) -> list[int]:
     return [int(j) for j in np.flatnonzero(np.any(kernel != 0, axis=0))]
 
 
-def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int, rows: bool) -> None:
+def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int, rows: bool,
+        after: Callable[[Tile], None] | None = None) -> None:
     """Fill ``out`` (``N x rows x cols x C``) with the correlation of the image with each kernel of ``bank``,
     by row products when ``rows`` (the cost model's choice, :func:`~convcli.engine.costmodel.direct_rows`),
-    else tap by tap."""
+    else tap by tap; ``after`` as in :func:`~convcli.engine.threads.run_tiles`."""
     if rows:
-        run_rows(window, bank, out, workers=workers, budget=budget)
+        run_rows(window, bank, out, workers=workers, budget=budget, after=after)
     else:
-        run_taps(window, bank, out, workers=workers, budget=budget)
+        run_taps(window, bank, out, workers=workers, budget=budget, after=after)
 
 
-def run_rows(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int) -> None:
+def run_rows(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int,
+             after: Callable[[Tile], None] | None = None) -> None:
     """:func:`run` by row products (at column stride 1: they compute every column of a row)."""
     rows, cols, channels = window.rows, window.cols, window.channels
     kh, d = bank.shape[1], rows.dilation
@@ -109,10 +113,11 @@ def run_rows(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int,
 
     # The products of a strip are (kernel columns) times its outputs: size the strips by them.
     bytes_per_output = max(1, len(weights)) * channels * out.itemsize
-    run_tiles(work, window.tiles(budget, bytes_per_output), workers=workers, blas=True)
+    run_tiles(work, window.tiles(budget, bytes_per_output), workers=workers, blas=True, after=after)
 
 
-def run_taps(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int) -> None:
+def run_taps(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int,
+             after: Callable[[Tile], None] | None = None) -> None:
     """:func:`run` tap by tap."""
     rows, cols = window.rows, window.cols
     groups = [tap_groups(kernel, rows.dilation) for kernel in bank]
@@ -169,4 +174,4 @@ def run_taps(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int,
 
     # Size strips by the input block they read: with a stride it is larger than the output strip.
     bytes_per_output = out.shape[-1] * out.itemsize * rows.stride * cols.stride
-    run_tiles(work, window.tiles(budget, bytes_per_output), workers=workers)
+    run_tiles(work, window.tiles(budget, bytes_per_output), workers=workers, after=after)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,8 +142,10 @@ def component_spectra(bank: np.ndarray, rows: AxisPlan, cols: AxisPlan, shape: T
     return found
 
 
-def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, shape: TileShape) -> None:
-    """Fill ``out`` (``N x rows x cols x C``) with the correlation of the image with each kernel of ``bank``."""
+def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, shape: TileShape,
+        after: Callable[[Tile], None] | None = None) -> None:
+    """Fill ``out`` (``N x rows x cols x C``) with the correlation of the image with each kernel of ``bank``;
+    ``after`` as in :func:`~convcli.engine.threads.run_tiles`."""
     from scipy import fft
 
     rows, cols, channels = window.rows, window.cols, window.channels
@@ -171,4 +174,4 @@ def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, shap
             kept = result[:, qr - 1:qr - 1 + ty, qc - 1:qc - 1 + tx]
             plane[tile.y0:tile.y1, tile.x0:tile.x1] = kept.transpose(1, 2, 0)
 
-    run_tiles(work, window.grid(shape.rows, shape.cols), workers=workers)
+    run_tiles(work, window.grid(shape.rows, shape.cols), workers=workers, after=after)

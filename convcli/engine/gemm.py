@@ -8,6 +8,8 @@ is zero in every kernel of the bank is left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from convcli.engine.geometry import Tile, Window, pixels
@@ -22,8 +24,10 @@ def bank_taps(bank: np.ndarray) -> list[tuple[int, int]]:
     return [(int(i), int(j)) for i, j in zip(*np.nonzero(used))]
 
 
-def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int) -> None:
-    """Fill ``out`` (``N x rows x cols x C``) with the correlation of the image with each kernel of ``bank``."""
+def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budget: int,
+        after: Callable[[Tile], None] | None = None) -> None:
+    """Fill ``out`` (``N x rows x cols x C``) with the correlation of the image with each kernel of ``bank``;
+    ``after`` as in :func:`~convcli.engine.threads.run_tiles`."""
     rows, cols, channels = window.rows, window.cols, window.channels
     taps = bank_taps(bank)
     weights = np.ascontiguousarray(np.stack([bank[:, i, j] for i, j in taps], axis=1))  # N x taps
@@ -49,4 +53,4 @@ def run(window: Window, bank: np.ndarray, out: np.ndarray, *, workers: int, budg
         target = out[:, tile.y0:tile.y1].reshape(len(out), -1)
         np.matmul(weights, columns.reshape(len(taps), -1), out=target)
 
-    run_tiles(work, tiles, workers=workers, blas=True)
+    run_tiles(work, tiles, workers=workers, blas=True, after=after)

@@ -11,6 +11,7 @@ Stride is applied inside both passes, so dropped rows and columns are never comp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -224,8 +225,10 @@ class _Pass:
         return result
 
 
-def run(window: Window, factors: list[Factors], out: np.ndarray, *, workers: int, budget: int) -> None:
-    """Fill ``out`` (``N x rows x cols x C``): kernel ``n`` is ``factors[n]``, a sum of rank-1 terms."""
+def run(window: Window, factors: list[Factors], out: np.ndarray, *, workers: int, budget: int,
+        after: Callable[[Tile], None] | None = None) -> None:
+    """Fill ``out`` (``N x rows x cols x C``): kernel ``n`` is ``factors[n]``, a sum of rank-1 terms;
+    ``after`` as in :func:`~convcli.engine.threads.run_tiles`."""
     rows, cols, channels = window.rows, window.cols, window.channels
     dtype = out.dtype
     passes = [[(_Pass(f.cols[t].astype(dtype), stride=rows.stride, dilation=rows.dilation, channels=channels,
@@ -244,7 +247,7 @@ def run(window: Window, factors: list[Factors], out: np.ndarray, *, workers: int
                 across.horizontal_into(middle, target, accumulate=t > 0)
 
     bytes_per_output = channels * out.itemsize
-    run_tiles(work, window.tiles(budget, bytes_per_output), workers=workers, blas=uses_blas)
+    run_tiles(work, window.tiles(budget, bytes_per_output), workers=workers, blas=uses_blas, after=after)
 
 
 def tolerance(dtype: np.dtype) -> float:

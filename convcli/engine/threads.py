@@ -11,6 +11,8 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from convcli.engine.geometry import Tile
 
 
@@ -72,21 +74,34 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def run_tiles(work: Callable[[Tile], None], tiles: Sequence[Tile], *, workers: int, blas: bool = False) -> None:
+def run_tiles(work: Callable[[Tile], None], tiles: Sequence[Tile], *, workers: int, blas: bool = False,
+              after: Callable[[Tile], None] | None = None) -> None:
     """Call ``work`` on every tile, on up to ``workers`` threads.
 
     ``blas``: the work multiplies matrices. Its threads then use a one-thread BLAS each; where that
     cannot be arranged (no OpenBLAS found) the tiles run on the calling thread and BLAS threads itself.
+    ``after``: called on each tile right after ``work``, on the same thread, while its outputs are in cache.
+    The threads run under the caller's ``np.errstate`` (NumPy keeps it per thread).
     """
     if blas and workers > 1 and not _blas_local_threads():
         workers = 1
     if workers <= 1 or len(tiles) <= 1:
         for tile in tiles:
             work(tile)
+            if after is not None:
+                after(tile)
         return
     from concurrent.futures import ThreadPoolExecutor  # imported here: `convcli --help` needs no threads
 
+    errors = np.geterr()
+
+    def each(tile: Tile) -> None:
+        with np.errstate(**errors):
+            work(tile)
+            if after is not None:
+                after(tile)
+
     initializer = _one_blas_thread if blas else None
     with ThreadPoolExecutor(min(workers, len(tiles)), initializer=initializer) as pool:
-        for _ in pool.map(work, tiles):  # re-raises the first error
+        for _ in pool.map(each, tiles):  # re-raises the first error
             pass
