@@ -24,8 +24,9 @@ from convcli.engine.geometry import AxisPlan, Tile, Window
 from convcli.engine.threads import run_tiles
 
 #: Bytes of one tile's real buffer (all channels): small enough for a core's L2 cache, where a
-#: measured 96 x 512 x 3 float32 tile ran about twice as fast as 1024 x 1024 ones.
-TILE_BYTES = 640 * 1024
+#: measured 96 x 512 x 3 float32 tile ran about twice as fast as 1024 x 1024 ones. On 12 MP gray and
+#: RGB images with 15x15 to 63x63 kernels, 1 MB ran 5-25% faster than 640 KB and as fast as 1.5 MB.
+TILE_BYTES = 1 << 20
 
 
 def next_fast_length(n: int) -> int:
