@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 PATHS = ("direct", "separable", "fft", "gemm")
-CALIBRATION_VERSION = 2  # 2: the direct path prices row products
+CALIBRATION_VERSION = 3  # 2: the direct path prices row products; 3: separable passes in small batched blocks
 
 
 @dataclass(frozen=True)
