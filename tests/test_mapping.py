@@ -61,3 +61,21 @@ def test_auto_resolution():
     with pytest.raises(ParameterError) as error:
         check_map("loud")
     assert str(error.value) == "map must be one of auto, clip, abs, offset, minmax, global, raw; got 'loud'"
+
+
+def test_a_clipped_map_without_nan_is_marked_within_and_quantises_alike_without_clipping_again():
+    from convcli.imageio.writing import quantise
+
+    values = np.array([[-0.5, 0.0, 0.25, 0.2, 1.5, np.inf, -np.inf, 1.0 - 1e-7]], dtype=np.float32)
+    mapped = apply_map(values.copy(), "clip")
+    assert mapped.within and mapped.peak == 1.0
+    for depth in (8, 16):
+        expected = quantise(mapped.values.copy(), depth)
+        np.testing.assert_array_equal(quantise(mapped.values.copy(), depth, within=True), expected)
+    assert expected.tolist() == [[0, 0, 16384, 13107, 65535, 65535, 0, 65535]]
+    holed = values.copy()
+    holed[0, 2] = np.nan
+    mapped = apply_map(holed, "clip")
+    assert not mapped.within and mapped.peak == 1.0  # NaN is written as 0: quantise must see it
+    assert quantise(mapped.values, 8).tolist() == [[0, 0, 0, 51, 255, 255, 0, 255]]
+    assert not apply_map(np.zeros((0, 3), np.float32), "clip").within

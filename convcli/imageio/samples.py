@@ -66,9 +66,11 @@ class Samples:
         """Rows ``start .. stop - 1`` as ``(colour, alpha)``: float32 in [0, 1] (float samples as they are),
         colour ``h x W`` or ``h x W x 3``, alpha ``h x W`` or None. ``nodata`` (in the file's units) becomes
         NaN, before ``gray`` reduces colour to luminance."""
-        values = np.asarray(self.pixels[start:stop]).astype(np.float32)
-        if self.top != 1.0:
-            values /= self.top
+        stored = np.asarray(self.pixels[start:stop])
+        if self.top != 1.0:  # one pass: the samples are cast to float32 inside the division (exactly)
+            values = np.divide(stored, np.float32(self.top), dtype=np.float32)
+        else:
+            values = stored.astype(np.float32)
         alpha = None
         if self.alpha:
             color, alpha = np.ascontiguousarray(values[..., :-1]), np.ascontiguousarray(values[..., -1])

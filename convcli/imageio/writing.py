@@ -88,17 +88,21 @@ def _ext(fmt: str) -> str:
     return FORMAT_EXTENSIONS[fmt]
 
 
-def _quantise(values: np.ndarray, depth: int, *, in_place: bool = False) -> np.ndarray:
+def _quantise(values: np.ndarray, depth: int, *, in_place: bool = False, within: bool = False) -> np.ndarray:
     """Round [0, 1] floats to 8 or 16 bits (NaN as 0, beyond the ends clipped), a band of rows at a time
-    (no full-size float copy); ``in_place`` may overwrite ``values``, saving even the band's copy."""
+    (no full-size float copy); ``in_place`` may overwrite ``values``, saving even the band's copy.
+    ``within``: every value is known to be in [0, 1] and none NaN (:attr:`Mapped.within`), so none is clipped."""
     top = 65535 if depth == 16 else 255
     out = np.empty(values.shape, dtype=np.uint16 if depth == 16 else np.uint8)
     rows = max(1, (1 << 22) // max(1, values[0].size * values.itemsize))
     for start in range(0, values.shape[0], rows):
         band = values[start:start + rows]
-        band = np.fmax(band, 0.0, out=band if in_place else None)  # fmax and fmin take the number over NaN
-        np.fmin(band, 1.0, out=band)
-        band *= top
+        if within:
+            band = np.multiply(band, top, out=band if in_place else None)
+        else:
+            band = np.fmax(band, 0.0, out=band if in_place else None)  # fmax and fmin take the number over NaN
+            np.fmin(band, 1.0, out=band)
+            band *= top
         np.rint(band, out=band)
         out[start:start + rows] = band
     return out
@@ -207,9 +211,10 @@ def sample_depth(fmt: str, bit_depth: int, frames: int = 1) -> int:
     return 16 if bit_depth > 8 and (fmt == "TIFF" or (fmt == "PNG" and frames == 1)) else 8
 
 
-def quantise(values: np.ndarray, depth: int, *, in_place: bool = False) -> np.ndarray:
-    """[0, 1] floats as ``depth``-bit samples (NaN as 0), as every writer stores them."""
-    return _quantise(values, depth, in_place=in_place)
+def quantise(values: np.ndarray, depth: int, *, in_place: bool = False, within: bool = False) -> np.ndarray:
+    """[0, 1] floats as ``depth``-bit samples (NaN as 0), as every writer stores them; ``within`` as in
+    :func:`_quantise`."""
+    return _quantise(values, depth, in_place=in_place, within=within)
 
 
 def _samples(color: np.ndarray, alpha: np.ndarray | None, out: Encoding, depth: int | None = None) -> np.ndarray:

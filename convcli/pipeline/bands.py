@@ -384,7 +384,7 @@ def write_in_bands(samples: Samples, target: Target, options: ApplyOptions,
             if alpha is not None:  # quantised together with its alpha, as the writers do (a float64 alpha
                 common = np.result_type(values, alpha)  # makes the colour float64 there)
                 values, alpha = values.astype(common, copy=False), alpha.astype(common, copy=False)
-            color_samples = quantise(values, depth, in_place=True)
+            color_samples = quantise(values, depth, in_place=True, within=values is mapped.values and mapped.within)
             alpha_samples = None if alpha is None else quantise(alpha, depth)
         mapped_at = time.perf_counter()
         strips = []

@@ -59,6 +59,7 @@ class Mapped:
     clipped_low: int = 0
     clipped_high: int = 0
     peak: float | None = None
+    within: bool = False  # every value is in [0, 1], none NaN: ready to quantise as it is
 
     @property
     def clipped_fraction(self) -> float:
@@ -105,6 +106,9 @@ def apply_map(values: np.ndarray, policy: str, *, global_range: tuple[float, flo
         clipped = np.clip(scaled, 0.0, 1.0)
     else:
         clipped = np.clip(scaled, 0.0, 1.0, out=scaled)
+    top = float(clipped.max()) if clipped.size else None
+    if top is None or not np.isnan(top):
+        return Mapped(clipped, low, high, top, within=top is not None)
     return Mapped(clipped, low, high, _peak(clipped))
 
 
