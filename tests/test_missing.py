@@ -398,3 +398,25 @@ def test_the_tiles_threads_keep_the_callers_errstate():
         run_tiles(work, tiles, workers=2)
     with np.errstate(over="ignore"):
         run_tiles(work, tiles, workers=2)  # no warning (pytest turns warnings into errors)
+
+
+@pytest.mark.parametrize("path", ENGINE_WAYS, indirect=True)
+def test_a_weight_that_rounds_to_zero_in_float32_still_reads_a_missing_input(path):
+    # 1e-50 is 0 in float32: the paths skip it, yet it is a non-zero tap of the kernel as given.
+    x = image((4, 8), seed=22).astype(np.float32)
+    x[:, -1] = np.nan
+    k = np.array([[1.0, 1e-50]])
+    got = conv2d(x, k, method=path, padding="valid", boundary="zero")
+    assert got.shape == (4, 7)
+    expected = literal(x.astype(np.float64), k, boundary="zero", stride=1, dilation=1, padding="valid")
+    assert np.isnan(expected[:, -1]).all() and np.isfinite(expected[:, :-1]).all()
+    assert_same_missing(got, expected)
+
+
+def test_finite_values_that_overflow_into_nan_warn_as_the_callers_errstate_says():
+    x = np.full((6, 6), 3e38, dtype=np.float32)
+    with np.errstate(invalid="raise", over="ignore"), pytest.raises(FloatingPointError):
+        conv2d(x, [[1.0, 1.0, 0.0, -1.0, -1.0]], method="fft", boundary="edge")
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = conv2d(x, [[1.0, 1.0, 0.0, -1.0, -1.0]], method="fft", boundary="edge")
+    assert not np.isfinite(got).any()  # inf - inf and the like, as IEEE sums them: nothing was missing

@@ -152,17 +152,20 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
     work = work[:, :, None] if work.ndim == 2 else work
     missing = out = None
     given = image if image.ndim == 3 else image[:, :, None]
-    if settings.nodata is not None:
+    if settings.nodata is not None or (image.dtype.kind == "f" and _loses_taps(choice.problem.bank, dtype)):
         missing = missing_values.find_missing(given, settings.nodata)
     elif image.dtype.kind == "f":  # (integers are never NaN) filtered first, searched only if an output is not finite
         watch = missing_values.FiniteWatch()
-        with np.errstate(invalid="ignore"):  # inf - inf, 0 * inf: outputs redone below
+        with np.errstate(invalid="ignore"):  # inf - inf, 0 * inf: a non-finite output is not kept as it is
             out = _run(work, settings, choice, watch=watch)
         if not watch.finite:
             missing = missing_values.find_missing(given, None)
+            if missing is None:  # finite values overflowed: filtered again, to warn as the caller's errstate says
+                out = None
     if missing is None:
         out = _run(work, settings, choice) if out is None else out
     else:
+        out = None  # (the first run's outputs, if any, are not needed beside the masks)
         masks_settings = dataclasses.replace(settings, cval=0.0, method="auto")
 
         def masks(image: np.ndarray, masks_bank: np.ndarray) -> np.ndarray:
@@ -174,6 +177,12 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
         out = missing_values.treat(work, missing, bank, settings, lambda image: _run(image, settings, choice), masks)
     out = out[..., 0] if image.ndim == 2 else out
     return out if kernel.ndim == 3 else out[0]
+
+
+def _loses_taps(bank: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether a non-zero weight rounds to 0 in ``dtype``: the paths would skip it, but a missing input it
+    reads still makes its output missing, so the image must be searched before it is filtered."""
+    return bool(np.any((bank != 0) & (bank.astype(dtype) == 0)))
 
 
 def _run(work: np.ndarray, settings: Settings, choice: Choice,

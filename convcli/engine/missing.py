@@ -30,9 +30,11 @@ Without ``nodata``, a float image is first filtered as it is, each tile of outpu
 finiteness as soon as it is written (:class:`FiniteWatch`, while it is in cache): a missing input
 read by a non-zero tap always makes its output non-finite (NaN or infinity times a non-zero weight,
 plus anything, is not finite), so when every output is finite nothing was missing where it mattered
-and the plain result stands. Otherwise (or with ``nodata``, or when a finite sum overflowed) the
-image is searched for its missing values, one pass, and filtered again as above. An integer image
-without ``nodata`` has no missing values.
+and the plain result stands. Otherwise the image is searched for its missing values, one pass, and
+filtered again: as above when it has some, plainly when it has none (finite values overflowed; this
+run warns as the caller's ``np.errstate`` says). With ``nodata``, or a non-zero weight that rounds to 0
+in the working dtype (which the paths skip), the search comes first. An integer image without
+``nodata`` has no missing values.
 """
 
 from __future__ import annotations

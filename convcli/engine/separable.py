@@ -2,8 +2,9 @@
 
 A rank-1 kernel (Gaussian, box, Sobel, an axis-aligned motion blur) is ``outer(col, row)``: a vertical
 pass with ``col`` then a horizontal pass with ``row`` costs ``kh + kw`` taps per output instead of
-``kh * kw``. Each 1-D pass is one batched matrix product per strip: a small banded Toeplitz matrix
-(a block of a few outputs by the inputs they read) times the stack of overlapping views, one per block.
+``kh * kw``. Each 1-D pass over a strip is one batched matrix product: a small banded Toeplitz matrix
+(a block of a few outputs by the inputs they read) times the stack of overlapping views, one per whole
+block, and one more product for the outputs left over.
 BLAS does the multiply-adds many times faster than NumPy's element-wise passes, which pays for the zeros
 in the band. The horizontal matrix treats each channel on its own, so the pixels need no transposing.
 Stride is applied inside both passes, so dropped rows and columns are never computed.

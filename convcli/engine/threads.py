@@ -81,7 +81,7 @@ def run_tiles(work: Callable[[Tile], None], tiles: Sequence[Tile], *, workers: i
     ``blas``: the work multiplies matrices. Its threads then use a one-thread BLAS each; where that
     cannot be arranged (no OpenBLAS found) the tiles run on the calling thread and BLAS threads itself.
     ``after``: called on each tile right after ``work``, on the same thread, while its outputs are in cache.
-    The threads run under the caller's ``np.errstate`` (NumPy keeps it per thread).
+    The threads run under the caller's ``np.errstate`` and error callback (NumPy keeps them per thread).
     """
     if blas and workers > 1 and not _blas_local_threads():
         workers = 1
@@ -93,10 +93,10 @@ def run_tiles(work: Callable[[Tile], None], tiles: Sequence[Tile], *, workers: i
         return
     from concurrent.futures import ThreadPoolExecutor  # imported here: `convcli --help` needs no threads
 
-    errors = np.geterr()
+    errors, callback = np.geterr(), np.geterrcall()
 
     def each(tile: Tile) -> None:
-        with np.errstate(**errors):
+        with np.errstate(call=callback, **errors):
             work(tile)
             if after is not None:
                 after(tile)
