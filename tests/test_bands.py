@@ -335,8 +335,10 @@ def test_a_bank_of_kernels_of_different_heights_at_a_stride(tmp_path, monkeypatc
 
 
 def test_a_separable_plan_is_filtered_whole(tmp_path, monkeypatch):
-    """The separable path's Toeplitz products round by their shape (found by review: 1 sample of a
-    1200 x 900 image differed by one ulp): such a target is filtered whole, never in bands."""
+    """The separable path's Toeplitz products round by their shape: the horizontal pass multiplies a strip
+    of as many rows as the strip has, and BLAS sums some outputs in another order for another number of
+    rows (a 7-tap Gaussian at dilation 2 on a 1200 x 900 image: about 3,100 samples one ulp apart,
+    whatever the band height). Such a target is filtered whole, never in bands."""
     from convcli.engine.plan import TileDependent
 
     source = tmp_path / "in.png"
