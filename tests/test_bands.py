@@ -334,21 +334,37 @@ def test_a_bank_of_kernels_of_different_heights_at_a_stride(tmp_path, monkeypatc
     assert_same(whole, banded)
 
 
-def test_a_separable_plan_is_filtered_whole(tmp_path, monkeypatch):
-    """The separable path's Toeplitz products round by their shape: the horizontal pass multiplies a strip
-    of as many rows as the strip has, and BLAS sums some outputs in another order for another number of
-    rows (a 7-tap Gaussian at dilation 2 on a 1200 x 900 image: about 3,100 samples one ulp apart,
-    whatever the band height). Such a target is filtered whole, never in bands."""
-    from convcli.engine.plan import TileDependent
-
+@pytest.mark.parametrize("settings", [dict(dilation=2, boundary="edge"), dict(dilation=2), dict(stride=2),
+                                      dict(padding="valid", dilation=3), dict(stride=3, boundary="zero")],
+                         ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
+@pytest.mark.parametrize("kernel_name", ["gaussian7", "separable-25x21"])
+def test_a_separable_kernel_is_banded_and_alike_at_any_band_height(tmp_path, monkeypatch, settings, kernel_name):
+    """The separable path gives each product the same shape in any strip or band. Each of its three
+    precautions is caught here when undone: a shorter band for a strip's last outputs (dilation 2 and
+    valid/dilation 3 differ), columns cut only when the whole image does not fit one strip (the 25x21
+    kernel at dilation 2), and a band of one row multiplied as a matrix-vector product (valid/dilation 3)."""
     source = tmp_path / "in.png"
-    write_input(source, "rgb8")
-    from convcli.imageio.reading import load_still
-
-    target = Target(source, (ENTRIES["separable-25x21"],), tmp_path / "o.npy", ("raw",))
-    options = ApplyOptions(settings=Settings(method="separable"), map="raw")
-    with pytest.raises(TileDependent):
-        bands.write_in_bands(load_still(source).samples, target, options)
+    write_input(source, "rgb8", (480, 400))  # the whole image is cut into column pieces, a band is not
+    taps = np.exp(-0.5 * (np.arange(7) - 3) ** 2 / 1.5 ** 2)
+    gaussian = Kernel("g7", np.outer(taps, taps) / taps.sum() ** 2) if kernel_name == "gaussian7" \
+        else ENTRIES[kernel_name]
+    options = ApplyOptions(settings=Settings(method="separable", **settings), map="raw")
+    calls = []
+    original = bands.write_in_bands
+    monkeypatch.setattr(process, "write_in_bands", lambda *a, **k: calls.append(1) or original(*a, **k))
+    for height in (1, 8, 13):
+        monkeypatch.setattr(bands, "band_height", lambda *args, height=height: height)
+        outputs = []
+        for how in ("whole", "bands"):
+            target = Target(source, (gaussian,), tmp_path / f"{how}{height}.npy", ("raw",))
+            with monkeypatch.context() as patch:
+                if how == "whole":
+                    patch.setattr(process, "_load_still", lambda *args: (None, 0.0))
+                outcome = process.process_source(source, [target], options)
+            assert not outcome.failures, outcome.failures[0].message
+            outputs.append(np.load(target.output))
+        assert_same(*outputs)
+    assert len(calls) == 3  # banded, and never given up
 
 
 @pytest.mark.parametrize(("kind", "suffix", "channel", "policy"), [

@@ -70,8 +70,9 @@ def test_a_folder_of_150_photos_sharpened_gives_one_clipping_line_and_no_advice(
                                 f"({percent(min(clipped))} to {percent(max(clipped))} of their values)"]
 
 
-@pytest.mark.parametrize(("kernel", "method", "banded"), [("gaussian:size=15,sigma=1.3", "separable", False),
-                                                          ("gaussian:size=11,sigma=2.5", "direct", True)])
+@pytest.mark.parametrize(("kernel", "method", "banded"), [("gaussian:size=15,sigma=1.3", "separable", True),
+                                                          ("gaussian:size=11,sigma=2.5", "direct", True),
+                                                          ("gaussian:size=15,sigma=1.3", "fft", False)])
 def test_float_rounding_above_1_is_not_clipping(kernel, method, banded, monkeypatch):
     monkeypatch.setenv("CONVCLI_BAND_ROWS", "16")
     bands = []

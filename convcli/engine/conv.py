@@ -140,9 +140,11 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
 
 
 def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: Choice, *,
-            whole_shape: tuple[int, ...] | None = None, workers: int | None = None) -> np.ndarray:
+            whole_shape: tuple[int, ...] | None = None, workers: int | None = None, first_row: int = 0) -> np.ndarray:
     """Run ``choice`` (from :func:`~convcli.engine.plan.plan` with the same arguments) on checked arrays;
-    ``whole_shape`` and ``workers`` as there, for the passes over the missing values' masks."""
+    ``whole_shape`` and ``workers`` as there, for the passes over the missing values' masks. ``first_row``:
+    for a band of rows, the whole image's output row its first output row is (see
+    :func:`convcli.engine.separable.run`)."""
     dtype = working_dtype(image)
     # The paths copy a pixel's channels as one item (geometry.pixels), so they must lie side by side in
     # memory: a view that reverses or skips channels, a Fortran-ordered or a transposed channel-first
@@ -157,13 +159,13 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
     elif image.dtype.kind == "f":  # (integers are never NaN) filtered first, searched only if an output is not finite
         watch = missing_values.FiniteWatch()
         with np.errstate(invalid="ignore"):  # inf - inf, 0 * inf: a non-finite output is not kept as it is
-            out = _run(work, settings, choice, watch=watch)
+            out = _run(work, settings, choice, watch=watch, first_row=first_row)
         if not watch.finite:
             missing = missing_values.find_missing(given, None)
             if missing is None:  # finite values overflowed: filtered again, to warn as the caller's errstate says
                 out = None
     if missing is None:
-        out = _run(work, settings, choice) if out is None else out
+        out = _run(work, settings, choice, first_row=first_row) if out is None else out
     else:
         out = None  # (the first run's outputs, if any, are not needed beside the masks)
         masks_settings = dataclasses.replace(settings, cval=0.0, method="auto")
@@ -171,10 +173,13 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
         def masks(image: np.ndarray, masks_bank: np.ndarray) -> np.ndarray:
             masks_plan = plan(image.shape, masks_bank, masks_settings, image.dtype, whole_shape=whole_shape,
                               workers=workers)
-            return _run(image, masks_settings, masks_plan)
+            return _run(image, masks_settings, masks_plan, first_row=first_row)
 
         bank = kernel if kernel.ndim == 3 else kernel[None]
-        out = missing_values.treat(work, missing, bank, settings, lambda image: _run(image, settings, choice), masks)
+        def values(image: np.ndarray) -> np.ndarray:
+            return _run(image, settings, choice, first_row=first_row)
+
+        out = missing_values.treat(work, missing, bank, settings, values, masks)
     out = out[..., 0] if image.ndim == 2 else out
     return out if kernel.ndim == 3 else out[0]
 
@@ -186,9 +191,9 @@ def _loses_taps(bank: np.ndarray, dtype: np.dtype) -> bool:
 
 
 def _run(work: np.ndarray, settings: Settings, choice: Choice,
-         watch: missing_values.FiniteWatch | None = None) -> np.ndarray:
+         watch: missing_values.FiniteWatch | None = None, first_row: int = 0) -> np.ndarray:
     """The path ``choice`` names on ``work`` (``H x W x C`` in the working dtype): ``N x rows x cols x C``,
-    each tile checked by ``watch`` when given."""
+    each tile checked by ``watch`` when given; ``first_row`` as in :func:`execute`."""
     problem, dtype = choice.problem, work.dtype
     window = Window(work, problem.rows, problem.cols, settings.boundary, settings.cval)
     bank = problem.bank.astype(dtype)
@@ -201,7 +206,7 @@ def _run(work: np.ndarray, settings: Settings, choice: Choice,
                         rows=rows, after=after)
     elif choice.path == "separable":
         separable_path.run(window, list(problem.factors), out, workers=workers, budget=problem.budget("separable"),
-                           after=after)
+                           after=after, first_row=first_row)
     elif choice.path == "fft":
         shape = fft_path.tile_shape(problem.rows, problem.cols, work.shape[2], dtype.itemsize)
         fft_path.run(window, bank, out, workers=workers, shape=shape, after=after)

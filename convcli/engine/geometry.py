@@ -151,9 +151,10 @@ class Window:
             picked[:, col_src < 0] = self.fill
         return picked
 
-    def tiles(self, budget: int, bytes_per_output: int, *, full_width: bool = False) -> list[Tile]:
+    def tiles(self, budget: int, bytes_per_output: int, *, full_width: bool = False,
+              pieces: bool = False) -> list[Tile]:
         """Row strips of about ``budget`` bytes of output each (see :func:`strips`)."""
-        return strips(self.rows, self.cols, budget, bytes_per_output, full_width=full_width)
+        return strips(self.rows, self.cols, budget, bytes_per_output, full_width=full_width, pieces=pieces)
 
     def column_pieces(self, tile: Tile) -> list[Tile]:
         """``tile`` cut where the columns' taps start and stop needing the boundary (each piece's block is
@@ -168,19 +169,21 @@ class Window:
 
 
 def strips(rows: AxisPlan, cols: AxisPlan, budget: int, bytes_per_output: int, *,
-           full_width: bool = False) -> list[Tile]:
+           full_width: bool = False, pieces: bool = False) -> list[Tile]:
     """Cut the outputs into row strips of about ``budget`` bytes (at ``bytes_per_output``) each.
 
     The outputs whose taps stay inside the image get strips of their own (read as views); the
     frame around them (rows and columns that reach into the boundary) gets separate tiles, narrow
     and tall, so gathering the padding copies only the frame. With ``full_width`` every strip spans
-    all columns (see :meth:`Window.column_pieces`). Outputs that fit the budget make one tile.
+    all columns (see :meth:`Window.column_pieces`). Outputs that fit the budget make one tile, unless
+    ``pieces``: then the columns are cut alike at any size (so that a band of rows, which fits, is cut
+    as the whole image is).
 
     The widest strips come first, so that the threads start on them and each writes its own part of a
     freshly allocated output first (the kernel then finds and zeroes those pages on that thread). The
     frame's tall columns, taken first, made one thread fault in the whole output: 10% of a 12 MP run.
     """
-    if rows.count * cols.count * bytes_per_output <= budget:
+    if rows.count * cols.count * bytes_per_output <= budget and not pieces:
         return [Tile(0, rows.count, 0, cols.count)]  # one small block: copying it is cheapest
     tiles = []
     col_pieces = [(0, cols.count)] if full_width else list(_pieces(cols))

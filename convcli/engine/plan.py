@@ -29,12 +29,13 @@ DIRECT_MARGIN_MS = 1.0
 
 #: The paths whose every output is summed in an order its tile does not change, so that a band of
 #: rows gives bit for bit what the whole image gives. The FFT path rounds relative to each tile's
-#: transform, and BLAS (the GEMM path, and the separable path's Toeplitz products) by the shape of each
-#: product: a band cannot reproduce those (:class:`TileDependent`). The direct path's row products are
-#: BLAS too, but each output is one dot product of a kernel column with ``kh`` inputs, in a fixed order
-#: whatever the product's width (tested across strip sizes in test_paths.py, and band against whole
-#: in test_bands.py).
-BAND_EXACT_PATHS = ("direct",)
+#: transform, and the GEMM path's products by their shape: a band cannot reproduce those
+#: (:class:`TileDependent`). The direct path's row products are BLAS too, but each output is one dot
+#: product of a kernel column with ``kh`` inputs, in a fixed order whatever the product's width; the
+#: separable path gives every product one shape wherever it is (see :mod:`convcli.engine.separable`).
+#: Both are tested band against whole in test_bands.py (and row products across strip sizes in
+#: test_paths.py).
+BAND_EXACT_PATHS = ("direct", "separable")
 
 #: Output bytes per row strip of the direct and separable paths (row products and GEMM take 4x and 8x this):
 #: measured fastest on 12 MP images; smaller strips pay more per-call overhead, larger ones miss the cache.

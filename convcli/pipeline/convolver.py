@@ -22,7 +22,8 @@ class Convolver:
     """:func:`convcli.conv2d` with a run's ``settings``; with ``verify`` every call is checked against
     SciPy. ``choices`` holds the path of every call, with the cost model's reason."""
 
-    def __init__(self, settings: Settings, *, verify: bool = False, band_of: int | None = None):
+    def __init__(self, settings: Settings, *, verify: bool = False, band_of: int | None = None,
+                 band_first_row: int = 0):
         self.settings = settings
         self.verify = verify
         self.max_diff: float | None = 0.0 if verify else None
@@ -33,20 +34,29 @@ class Convolver:
         # heights of its maps as it goes.
         self.heights: dict[int, int] | None = None if band_of is None else {}
         self._band_of = band_of
+        # The whole image's output row that a band's first output row is (for the separable path, whose
+        # sums follow its blocks' places); known for maps of the band's own height, one row per row.
+        self._band_first_row = band_first_row
 
     def __call__(self, image: np.ndarray, weights: np.ndarray, own_flip: bool = False) -> np.ndarray:
         settings = self.settings.flipped(own_flip)
         image, weights = check_image(image), check_kernel(weights)
         whole_shape = workers = None
+        first_row = 0
         if self.heights is not None:
             if not self.heights:
                 self.heights[image.shape[0]] = self._band_of
+                self._band_rows = image.shape[0]
             if image.shape[0] not in self.heights:
                 raise TileDependent(f"a map of {image.shape[0]} rows that the band did not lead to")
             whole_shape, workers = (self.heights[image.shape[0]], *image.shape[1:]), 1
         choice = plan(image.shape, weights, settings, working_dtype(image), whole_shape=whole_shape, workers=workers)
+        if self.heights is not None and choice.path == "separable":
+            if image.shape[0] != self._band_rows:
+                raise TileDependent("a separable step after a step that changed the band's rows")
+            first_row = self._band_first_row
         self.choices.append(choice)
-        out = execute(image, weights, settings, choice, whole_shape=whole_shape, workers=workers)
+        out = execute(image, weights, settings, choice, whole_shape=whole_shape, workers=workers, first_row=first_row)
         if self.heights is not None:
             whole_rows = output_shape(whole_shape, weights.shape[-2:], stride=settings.stride, padding=settings.padding,
                                       dilation=settings.dilation)[0]
