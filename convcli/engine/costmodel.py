@@ -75,7 +75,8 @@ class Problem:
         return self.strip_bytes * {"direct": 1, "rows": 4, "separable": 1, "gemm": 8}[path]
 
     def strips(self, path: str, bytes_per_output: int) -> int:
-        return len(strips(self.rows, self.cols, self.budget(path), bytes_per_output, full_width=path == "gemm"))
+        return len(strips(self.rows, self.cols, self.budget(path), bytes_per_output, full_width=path == "gemm",
+                          pieces=path == "separable"))
 
 
 #: The row products' matrices are skinny (a kernel's rows deep): they run at about a third of BLAS's rate.
@@ -141,10 +142,11 @@ def _separable_ms(p: Problem, c: Coefficients) -> float:
             work += p.outputs * _pass_ns(f.rows[t], cols.stride, cols.dilation, p.channels,
                                          separable.horizontal_block(p.channels), c)
             work += p.outputs * c.pass_ns * (t > 0)  # adding the term in
-            # Calls: two products per strip down and two across, and building the matrices; inside each
-            # batched product BLAS is called once per block, at about a tenth of a NumPy call.
+            # Calls: a product per strip down and up to three across (the lead, the whole blocks, the tail),
+            # and building the matrices; inside each batched product BLAS is called once per block, at
+            # about a tenth of a NumPy call.
             blocks = rows.count / separable.VERTICAL_BLOCK + tiles * cols.count / separable.horizontal_block(p.channels)
-            work += c.call_us * 1e3 * (tiles * 4 + 10 + blocks / 10)
+            work += c.call_us * 1e3 * (tiles * 6 + 10 + blocks / 10)
         work += p.outputs * c.store_ns
     return work / min(p.workers, tiles) * 1e-6
 
