@@ -26,7 +26,7 @@ from convcli.engine import gemm as gemm_path
 from convcli.engine import missing as missing_values
 from convcli.engine import separable as separable_path
 from convcli.engine.geometry import Window, centre, plan_axis
-from convcli.engine.plan import Choice, check_kernel, plan
+from convcli.engine.plan import Choice, TileDependent, check_kernel, plan
 from convcli.engine.settings import Settings, positive_int, resolve_padding
 from convcli.errors import ParameterError
 
@@ -140,11 +140,13 @@ def conv2d(image, kernel, *, stride: int = 1, padding: str | int = "same", bound
 
 
 def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: Choice, *,
-            whole_shape: tuple[int, ...] | None = None, workers: int | None = None, first_row: int = 0) -> np.ndarray:
+            whole_shape: tuple[int, ...] | None = None, workers: int | None = None,
+            first_row: int | None = 0) -> np.ndarray:
     """Run ``choice`` (from :func:`~convcli.engine.plan.plan` with the same arguments) on checked arrays;
     ``whole_shape`` and ``workers`` as there, for the passes over the missing values' masks. ``first_row``:
     for a band of rows, the whole image's output row its first output row is (see
-    :func:`convcli.engine.separable.run`)."""
+    :func:`convcli.engine.separable.run`); None when unknown, which the separable path refuses
+    (:class:`~convcli.engine.plan.TileDependent`)."""
     dtype = working_dtype(image)
     # The paths copy a pixel's channels as one item (geometry.pixels), so they must lie side by side in
     # memory: a view that reverses or skips channels, a Fortran-ordered or a transposed channel-first
@@ -173,6 +175,8 @@ def execute(image: np.ndarray, kernel: np.ndarray, settings: Settings, choice: C
         def masks(image: np.ndarray, masks_bank: np.ndarray) -> np.ndarray:
             masks_plan = plan(image.shape, masks_bank, masks_settings, image.dtype, whole_shape=whole_shape,
                               workers=workers)
+            if masks_plan.path == "separable" and first_row is None:
+                raise TileDependent("the missing values' masks take the separable path, off the band's own rows")
             return _run(image, masks_settings, masks_plan, first_row=first_row)
 
         bank = kernel if kernel.ndim == 3 else kernel[None]
@@ -191,7 +195,7 @@ def _loses_taps(bank: np.ndarray, dtype: np.dtype) -> bool:
 
 
 def _run(work: np.ndarray, settings: Settings, choice: Choice,
-         watch: missing_values.FiniteWatch | None = None, first_row: int = 0) -> np.ndarray:
+         watch: missing_values.FiniteWatch | None = None, first_row: int | None = 0) -> np.ndarray:
     """The path ``choice`` names on ``work`` (``H x W x C`` in the working dtype): ``N x rows x cols x C``,
     each tile checked by ``watch`` when given; ``first_row`` as in :func:`execute`."""
     problem, dtype = choice.problem, work.dtype
@@ -206,7 +210,7 @@ def _run(work: np.ndarray, settings: Settings, choice: Choice,
                         rows=rows, after=after)
     elif choice.path == "separable":
         separable_path.run(window, list(problem.factors), out, workers=workers, budget=problem.budget("separable"),
-                           after=after, first_row=first_row)
+                           after=after, first_row=first_row or 0)
     elif choice.path == "fft":
         shape = fft_path.tile_shape(problem.rows, problem.cols, work.shape[2], dtype.itemsize)
         fft_path.run(window, bank, out, workers=workers, shape=shape, after=after)

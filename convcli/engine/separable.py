@@ -149,7 +149,9 @@ class _Pass:
                 # Each channel on its own: M[(l, c), (t, c)] = band[t, l].
                 eye = np.eye(channels, dtype=taps.dtype)
                 band = np.einsum("tl,cd->lctd", band, eye).reshape(band.shape[1] * channels, -1)
-            self.band = band
+            # Row-major: OpenBLAS rounded a column-ordered matrix (what einsum gives for one channel)
+            # differently for products of different heights.
+            self.band = np.ascontiguousarray(band)
 
     def length(self, outputs: int) -> int:
         """Input samples read by ``outputs`` consecutive outputs."""
@@ -196,7 +198,7 @@ class _Pass:
             return
         if rows == 1:  # one row would be a matrix-vector product, summed in another order: make it two
             source = np.concatenate([source, np.zeros_like(source)])
-            padded = np.empty((2, *target.shape[1:]), target.dtype)
+            padded = np.zeros((2, *target.shape[1:]), target.dtype)
             if accumulate:
                 padded[0] = target[0]
             self.horizontal_into(source, padded, start=start, accumulate=accumulate)

@@ -170,7 +170,7 @@ def filter_band(samples: Samples, target: Target, options: ApplyOptions, band: B
     color, alpha = samples.rows(band.start, band.end, gray=options.gray, nodata=settings.nodata)
     # The run's nodata values are NaN by now, in the units the engine computes in.
     convolver = Convolver(replace(settings, nodata=None), verify=options.verify, band_of=samples.height,
-                          band_first_row=band.first - band.skip)
+                          band_first_row=band.start // settings.stride)
     picked = None if options.channel is None else \
         options.channel.pick(samples.channels, samples.alpha, display_name(target.source))
     results = filter_picked(target.entries, color, alpha, convolver, picked)

@@ -34,15 +34,15 @@ class Convolver:
         # heights of its maps as it goes.
         self.heights: dict[int, int] | None = None if band_of is None else {}
         self._band_of = band_of
-        # The whole image's output row that a band's first output row is (for the separable path, whose
-        # sums follow its blocks' places); known for maps of the band's own height, one row per row.
+        # The whole image's output row that the first output row of a filter of the band's own rows is
+        # (for the separable path, whose sums follow its blocks' places).
         self._band_first_row = band_first_row
 
     def __call__(self, image: np.ndarray, weights: np.ndarray, own_flip: bool = False) -> np.ndarray:
         settings = self.settings.flipped(own_flip)
         image, weights = check_image(image), check_kernel(weights)
         whole_shape = workers = None
-        first_row = 0
+        first_row: int | None = 0
         if self.heights is not None:
             if not self.heights:
                 self.heights[image.shape[0]] = self._band_of
@@ -51,10 +51,11 @@ class Convolver:
                 raise TileDependent(f"a map of {image.shape[0]} rows that the band did not lead to")
             whole_shape, workers = (self.heights[image.shape[0]], *image.shape[1:]), 1
         choice = plan(image.shape, weights, settings, working_dtype(image), whole_shape=whole_shape, workers=workers)
-        if self.heights is not None and choice.path == "separable":
-            if image.shape[0] != self._band_rows:
+        if self.heights is not None:
+            # Known for the band's own rows (at stride 1 a step keeps them); the separable path needs it.
+            first_row = self._band_first_row if image.shape[0] == self._band_rows else None
+            if first_row is None and choice.path == "separable":
                 raise TileDependent("a separable step after a step that changed the band's rows")
-            first_row = self._band_first_row
         self.choices.append(choice)
         out = execute(image, weights, settings, choice, whole_shape=whole_shape, workers=workers, first_row=first_row)
         if self.heights is not None:
