@@ -153,10 +153,6 @@ class _Pass:
             # differently for products of different heights.
             self.band = np.ascontiguousarray(band)
 
-    def length(self, outputs: int) -> int:
-        """Input samples read by ``outputs`` consecutive outputs."""
-        return (outputs - 1) * self.stride + self.span + 1
-
     @property
     def slack(self) -> int:
         """Input samples a horizontal pass may read beyond either end of a strip's own: its first and last
